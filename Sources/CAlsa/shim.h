@@ -1,0 +1,4 @@
+#ifndef TETHER_CALSA_SHIM_H
+#define TETHER_CALSA_SHIM_H
+#include <alsa/asoundlib.h>
+#endif

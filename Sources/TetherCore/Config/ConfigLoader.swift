@@ -1,0 +1,383 @@
+import Logging
+import Yams
+
+/// Reads `tether.yaml` strictly: every key must be known, every value well-formed and in range.
+/// A mistake stops the daemon with exit 78 and one line naming the key, because a robot that
+/// silently runs on a half-understood configuration is worse than one that refuses to start.
+public enum ConfigLoader {
+    public static func load(yaml: String, source: String = "tether.yaml") throws(ConfigError) -> TetherConfig {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: yaml)
+        } catch let error as YamlError {
+            throw yamlError(error, source: source)
+        } catch {
+            throw ConfigError(source: source, key: nil, message: "invalid YAML")
+        }
+        var config = TetherConfig()
+        guard let root, !isNull(root) else { return config }
+        var reader = SectionReader(node: root, path: "", source: source)
+        try reader.requireMapping()
+        try reader.section("upstream") { (s: inout SectionReader) throws(ConfigError) in try readUpstream(&s, into: &config.upstream) }
+        try reader.section("link") { (s: inout SectionReader) throws(ConfigError) in try readLink(&s, into: &config.link) }
+        try reader.section("audio") { (s: inout SectionReader) throws(ConfigError) in try readAudio(&s, into: &config.audio) }
+        try reader.section("network") { (s: inout SectionReader) throws(ConfigError) in try readNetwork(&s, into: &config.network) }
+        try reader.section("control") { (s: inout SectionReader) throws(ConfigError) in try readControl(&s, into: &config.control) }
+        try reader.section("log") { (s: inout SectionReader) throws(ConfigError) in try readLog(&s, into: &config.log) }
+        try reader.finish()
+        try crossCheck(config, source: source)
+        return config
+    }
+
+    private static func readUpstream(_ s: inout SectionReader, into u: inout UpstreamConfig) throws(ConfigError) {
+        if let text = try s.string("url") {
+            guard let url = UpstreamURL.parse(text) else {
+                throw s.error("url", "must be a ws:// or wss:// URL with a host")
+            }
+            u.url = url
+        }
+        if let p: UpstreamProtocol = try s.enumeration("protocol") { u.protocolKind = p }
+        if s.has("api_key_file") {
+            u.apiKeyFile = try s.optionalString("api_key_file")
+            u.apiKeyFileIsExplicit = u.apiKeyFile != nil
+        }
+        if let headers = try s.stringMap("headers") { u.headers = headers.map { HTTPHeader(name: $0.0, value: $0.1) } }
+        if s.has("ca_file") { u.caFile = try s.optionalString("ca_file") }
+        if let d = try s.duration("connect_timeout", min: .milliseconds(100), max: .seconds(300)) { u.connectTimeout = d }
+        if let d = try s.duration("handshake_timeout", min: .milliseconds(100), max: .seconds(300)) { u.handshakeTimeout = d }
+        if let d = try s.duration("ping_interval", min: .milliseconds(100), max: .seconds(300)) { u.pingInterval = d }
+        if let d = try s.duration("tool_timeout", min: .milliseconds(100), max: .seconds(3600)) { u.toolTimeout = d }
+        if let n = try s.integer("max_frame_bytes", in: 1024...(64 << 20)) { u.maxFrameBytes = n }
+        if s.has("token") {
+            if s.isNull("token") {
+                u.token = nil
+            } else {
+                try s.section("token") { (t: inout SectionReader) throws(ConfigError) in u.token = try readToken(&t) }
+            }
+        }
+        if let session = try s.object("session") { u.session = session }
+    }
+
+    private static func readToken(_ t: inout SectionReader) throws(ConfigError) -> TokenConfig {
+        guard let url = try t.string("url") else { throw t.error("url", "is required for a token endpoint") }
+        guard url.hasPrefix("https://") || url.hasPrefix("http://") else {
+            throw t.error("url", "must be an https:// (or http://) URL")
+        }
+        var token = TokenConfig(url: url)
+        if let m = try t.string("method") {
+            guard let method = TokenConfig.Method(rawValue: m.uppercased()) else {
+                throw t.error("method", "must be POST or GET")
+            }
+            token.method = method
+        }
+        if t.has("credential_file") { token.credentialFile = try t.optionalString("credential_file") }
+        if let headers = try t.stringMap("headers") { token.headers = headers.map { HTTPHeader(name: $0.0, value: $0.1) } }
+        if t.has("body") {
+            if let object = try? t.object("body") {
+                token.body = JSONWriter.string(.object(object))
+            } else {
+                token.body = try t.optionalString("body")
+            }
+        }
+        if let f = try t.string("field") { token.field = f }
+        if let f = try t.string("expires_field") { token.expiresField = f }
+        if let d = try t.duration("refresh_before", min: .zero, max: .seconds(86400)) { token.refreshBefore = d }
+        if let d = try t.duration("connect_timeout", min: .milliseconds(100), max: .seconds(300)) { token.connectTimeout = d }
+        if let d = try t.duration("timeout", min: .milliseconds(100), max: .seconds(300)) { token.timeout = d }
+        return token
+    }
+
+    private static func readLink(_ s: inout SectionReader, into l: inout LinkConfig) throws(ConfigError) {
+        if let d = try s.duration("grace", min: .zero, max: .seconds(3600)) { l.grace = d }
+        if let d = try s.duration("failed_grace", min: .zero, max: .seconds(3600)) { l.failedGrace = d }
+        try s.section("backoff") { (b: inout SectionReader) throws(ConfigError) in
+            if let d = try b.duration("initial", min: .milliseconds(1), max: .seconds(3600)) { l.backoff.initial = d }
+            if let d = try b.duration("max", min: .milliseconds(1), max: .seconds(86400)) { l.backoff.max = d }
+            if let m = try b.number("multiplier", in: 1...100) { l.backoff.multiplier = m }
+            if let j = try b.number("jitter", in: 0...1) { l.backoff.jitter = j }
+        }
+        if l.backoff.max < l.backoff.initial {
+            throw s.error("backoff.max", "must not be shorter than backoff.initial")
+        }
+        try s.section("buffer") { (b: inout SectionReader) throws(ConfigError) in
+            if let d = try b.duration("max_age", min: .zero, max: .seconds(3600)) { l.buffer.maxAge = d }
+            if let n = try b.integer("max_bytes", in: 0...(256 << 20)) { l.buffer.maxBytes = n }
+            if let r = try b.bool("replay") { l.buffer.replay = r }
+        }
+    }
+
+    private static func readDevice(_ d: inout SectionReader, into c: inout AudioDeviceConfig) throws(ConfigError) {
+        if let name = try d.string("device") {
+            guard !name.isEmpty else { throw d.error("device", "must not be empty") }
+            c.device = name
+        }
+        if let r = try d.integer("rate", in: 8000...192_000) { c.rate = r }
+        if let ch = try d.integer("channels", in: 1...8) { c.channels = ch }
+        if let p = try d.duration("period", min: .milliseconds(5), max: .milliseconds(200)) { c.period = p }
+    }
+
+    private static func readAudio(_ s: inout SectionReader, into a: inout AudioConfig) throws(ConfigError) {
+        try s.section("capture") { (d: inout SectionReader) throws(ConfigError) in try readDevice(&d, into: &a.capture) }
+        try s.section("playback") { (d: inout SectionReader) throws(ConfigError) in
+            if let p = try d.duration("prebuffer", min: .zero, max: .seconds(2)) { a.playback.prebuffer = p }
+            try readDevice(&d, into: &a.playback.device)
+        }
+        if let e: EchoMode = try s.enumeration("echo") { a.echo = e }
+        if let t = try s.duration("echo_tail", min: .zero, max: .seconds(5)) { a.echoTail = t }
+        if let v = try s.integer("volume", in: 0...100) { a.volume = v }
+    }
+
+    private static func readNetwork(_ s: inout SectionReader, into n: inout NetworkConfig) throws(ConfigError) {
+        if let w = try s.bool("watch") { n.watch = w }
+        if let list = try s.stringList("ignore_interfaces") { n.ignoreInterfaces = list }
+        if let d = try s.duration("debounce", min: .zero, max: .seconds(60)) { n.debounce = d }
+        if let d = try s.duration("probe_timeout", min: .milliseconds(100), max: .seconds(60)) { n.probeTimeout = d }
+    }
+
+    private static func readControl(_ s: inout SectionReader, into c: inout ControlConfig) throws(ConfigError) {
+        if let path = try s.string("socket") {
+            guard path.hasPrefix("/"), path.utf8.count < 108 else {
+                throw s.error("socket", "must be an absolute path shorter than 108 bytes")
+            }
+            c.socket = path
+        }
+        if s.has("group") { c.group = try s.optionalString("group") }
+        if let text = try s.scalarText("mode") {
+            guard text.count <= 4, let mode = UInt32(text, radix: 8), mode <= 0o777 else {
+                throw s.error("mode", "must be an octal file mode such as \"0660\"")
+            }
+            c.mode = mode
+        }
+    }
+
+    private static func readLog(_ s: inout SectionReader, into l: inout LogConfig) throws(ConfigError) {
+        if let text = try s.string("level") {
+            guard let level = parseLogLevel(text) else {
+                throw s.error("level", "must be one of trace, debug, info, notice, warning, error, critical")
+            }
+            l.level = level
+        }
+        if let t: LogTarget = try s.enumeration("target") { l.target = t }
+    }
+
+    public static func parseLogLevel(_ text: String) -> Logger.Level? {
+        Logger.Level(rawValue: text.lowercased() == "warn" ? "warning" : text.lowercased())
+    }
+
+    private static func crossCheck(_ c: TetherConfig, source: String) throws(ConfigError) {
+        if c.upstream.protocolKind == .openaiRealtime {
+            if c.audio.capture.rate != 24_000 {
+                throw ConfigError(source: source, key: "audio.capture.rate",
+                                  message: "openai-realtime streams 24000 Hz PCM; use rate 24000 (a plug device resamples)")
+            }
+            if c.audio.playback.device.rate != 24_000 {
+                throw ConfigError(source: source, key: "audio.playback.rate",
+                                  message: "openai-realtime streams 24000 Hz PCM; use rate 24000 (a plug device resamples)")
+            }
+        }
+        if c.audio.capture.framesPerPeriod < 1 {
+            throw ConfigError(source: source, key: "audio.capture.period", message: "is shorter than one sample")
+        }
+    }
+
+    private static func yamlError(_ error: YamlError, source: String) -> ConfigError {
+        switch error {
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
+            return ConfigError(source: source, key: nil, line: mark.line, message: "invalid YAML: \(problem)")
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            return ConfigError(source: source, key: duplicates.sorted().joined(separator: ", "), line: context.mark.line,
+                               message: "appears more than once")
+        case .reader(let problem, _, _, _):
+            return ConfigError(source: source, key: nil, message: "invalid YAML: \(problem)")
+        default:
+            return ConfigError(source: source, key: nil, message: "invalid YAML")
+        }
+    }
+
+    static func isNull(_ node: Node) -> Bool {
+        if case .scalar(let s) = node, s.style == .plain, ["", "~", "null", "Null", "NULL"].contains(s.string) { return true }
+        return false
+    }
+}
+
+/// Walks one mapping of the YAML document, remembering which keys were read so that
+/// `finish()` can refuse the ones nobody asked for.
+struct SectionReader {
+    let node: Node
+    let path: String
+    let source: String
+    private var seen: Set<String> = []
+
+    init(node: Node, path: String, source: String) {
+        self.node = node
+        self.path = path
+        self.source = source
+    }
+
+    func fullKey(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+
+    func error(_ key: String, _ message: String) -> ConfigError {
+        let line = value(key)?.mark?.line ?? node.mark?.line
+        return ConfigError(source: source, key: fullKey(key), line: line, message: message)
+    }
+
+    func requireMapping() throws(ConfigError) {
+        guard case .mapping = node else {
+            throw ConfigError(source: source, key: path.isEmpty ? nil : path, line: node.mark?.line,
+                              message: "must be a mapping of keys to values")
+        }
+    }
+
+    private func value(_ key: String) -> Node? {
+        guard case .mapping(let mapping) = node else { return nil }
+        for (k, v) in mapping where k.string == key { return v }
+        return nil
+    }
+
+    func has(_ key: String) -> Bool { value(key) != nil }
+
+    func isNull(_ key: String) -> Bool { value(key).map(ConfigLoader.isNull) ?? false }
+
+    private mutating func take(_ key: String) -> Node? {
+        seen.insert(key)
+        guard let v = value(key), !ConfigLoader.isNull(v) else { return nil }
+        return v
+    }
+
+    func finish() throws(ConfigError) {
+        guard case .mapping(let mapping) = node else { return }
+        for (k, _) in mapping {
+            let name = k.string ?? "?"
+            if !seen.contains(name) {
+                throw ConfigError(source: source, key: fullKey(name), line: k.mark?.line, message: "unknown key")
+            }
+        }
+    }
+
+    mutating func section(_ key: String, _ body: (inout SectionReader) throws(ConfigError) -> Void) throws(ConfigError) {
+        guard let v = take(key) else { return }
+        var sub = SectionReader(node: v, path: fullKey(key), source: source)
+        try sub.requireMapping()
+        try body(&sub)
+        try sub.finish()
+    }
+
+    mutating func scalarText(_ key: String) throws(ConfigError) -> String? {
+        guard let v = take(key) else { return nil }
+        guard case .scalar(let s) = v else { throw error(key, "must be a single value") }
+        return s.string
+    }
+
+    mutating func string(_ key: String) throws(ConfigError) -> String? {
+        guard let v = take(key) else { return nil }
+        guard case .scalar(let s) = v else { throw error(key, "must be a string") }
+        return s.string
+    }
+
+    mutating func optionalString(_ key: String) throws(ConfigError) -> String? {
+        try string(key)
+    }
+
+    mutating func duration(_ key: String, min: Duration, max: Duration) throws(ConfigError) -> Duration? {
+        guard let text = try scalarText(key) else { return nil }
+        guard let d = DurationText.parse(text) else {
+            throw error(key, "\"\(text)\" is not a duration (use e.g. 250ms, 3s, 1m)")
+        }
+        guard d >= min, d <= max else {
+            throw error(key, "\(text) is out of range (\(DurationText.format(min))..\(DurationText.format(max)))")
+        }
+        return d
+    }
+
+    mutating func integer(_ key: String, in range: ClosedRange<Int>) throws(ConfigError) -> Int? {
+        guard let text = try scalarText(key) else { return nil }
+        guard let n = Int(text.replacingUnderscores) else { throw error(key, "\"\(text)\" is not a whole number") }
+        guard range.contains(n) else { throw error(key, "\(n) is out of range (\(range.lowerBound)..\(range.upperBound))") }
+        return n
+    }
+
+    mutating func number(_ key: String, in range: ClosedRange<Double>) throws(ConfigError) -> Double? {
+        guard let text = try scalarText(key) else { return nil }
+        guard let n = Double(text), n.isFinite else { throw error(key, "\"\(text)\" is not a number") }
+        guard range.contains(n) else { throw error(key, "\(text) is out of range (\(range.lowerBound)..\(range.upperBound))") }
+        return n
+    }
+
+    mutating func bool(_ key: String) throws(ConfigError) -> Bool? {
+        guard let text = try scalarText(key) else { return nil }
+        switch text.lowercased() {
+        case "true", "yes", "on": return true
+        case "false", "no", "off": return false
+        default: throw error(key, "\"\(text)\" is not true or false")
+        }
+    }
+
+    mutating func enumeration<E: RawRepresentable & CaseIterable>(_ key: String) throws(ConfigError) -> E?
+    where E.RawValue == String {
+        guard let text = try scalarText(key) else { return nil }
+        guard let e = E(rawValue: text) else {
+            throw error(key, "\"\(text)\" must be one of \(E.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return e
+    }
+
+    mutating func stringList(_ key: String) throws(ConfigError) -> [String]? {
+        guard let v = take(key) else { return nil }
+        guard case .sequence(let seq) = v else { throw error(key, "must be a list of strings") }
+        var out: [String] = []
+        for item in seq {
+            guard case .scalar(let s) = item else { throw error(key, "must be a list of strings") }
+            out.append(s.string)
+        }
+        return out
+    }
+
+    mutating func stringMap(_ key: String) throws(ConfigError) -> [(String, String)]? {
+        guard let v = take(key) else { return nil }
+        guard case .mapping(let mapping) = v else { throw error(key, "must be a mapping of names to strings") }
+        var out: [(String, String)] = []
+        for (k, item) in mapping {
+            guard case .scalar(let name) = k, case .scalar(let value) = item, !name.string.isEmpty,
+                !name.string.contains(where: { $0 == ":" || $0.isWhitespace || $0.isNewline }),
+                !value.string.contains(where: \.isNewline)
+            else { throw error(key, "must map header names to single-line strings") }
+            out.append((name.string, value.string))
+        }
+        return out
+    }
+
+    mutating func object(_ key: String) throws(ConfigError) -> JSONObject? {
+        guard let v = take(key) else { return nil }
+        guard case .object(let object) = try json(v, key: key) else { throw error(key, "must be a mapping") }
+        return object
+    }
+
+    private func json(_ node: Node, key: String) throws(ConfigError) -> JSONValue {
+        switch node {
+        case .scalar(let s):
+            if ConfigLoader.isNull(node) { return .null }
+            if s.style != .plain { return .string(s.string) }
+            if let b = node.bool { return .bool(b) }
+            if let i = node.int { return .number(Double(i)) }
+            if let f = node.float, f.isFinite { return .number(f) }
+            return .string(s.string)
+        case .sequence(let seq):
+            var items: [JSONValue] = []
+            for item in seq { items.append(try json(item, key: key)) }
+            return .array(items)
+        case .mapping(let mapping):
+            var object = JSONObject()
+            for (k, item) in mapping {
+                guard let name = k.string else { throw error(key, "keys must be strings") }
+                object[name] = try json(item, key: key)
+            }
+            return .object(object)
+        case .alias:
+            throw error(key, "YAML aliases are not supported here")
+        }
+    }
+}
+
+extension String {
+    fileprivate var replacingUnderscores: String { String(filter { $0 != "_" }) }
+}
