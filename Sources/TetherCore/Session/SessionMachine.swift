@@ -71,6 +71,12 @@ public struct SessionMachine: Sendable {
     /// True while a connection is established and may carry audio.
     public var isLive: Bool { state == .live }
 
+    /// The established connection (live, or kept through a network loss inside grace).
+    public var connectionGeneration: UInt64? { connection }
+
+    /// The attempt under way, if any.
+    public var attemptGeneration: UInt64? { attempt }
+
     public mutating func update(settings: Settings) {
         self.settings = settings
         backoff = Backoff(config: settings.backoff)

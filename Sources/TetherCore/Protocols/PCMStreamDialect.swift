@@ -1,0 +1,51 @@
+/// pcm-stream, for self-hosted brains: binary frames of raw PCM16 LE mono at the configured
+/// rate in both directions, JSON text frames for control. See the README for the contract.
+public struct PCMStreamDialect: UpstreamDialect {
+    public let name = UpstreamProtocol.pcmStream
+    public let readyOnUpgrade = true
+    public let supportsTools = false
+    let rate: Int
+
+    public init(rate: Int) { self.rate = rate }
+
+    public func opening() -> [UpstreamMessage] {
+        [.json(["type": "hello", "format": "s16le", "rate": .number(Double(rate)), "channels": 1,
+                "client": .string("tetherd/\(TetherVersion.current)")])]
+    }
+
+    public func audio(_ pcm: [UInt8]) -> UpstreamMessage { .binary(pcm) }
+
+    public func say(_ text: String) -> [UpstreamMessage] { [.json(["type": "say", "text": .string(text)])] }
+
+    public func cancelResponse() -> [UpstreamMessage] { [.json(["type": "interrupt"])] }
+
+    public func truncate(itemID: String?, audioEndMs: Int) -> [UpstreamMessage] {
+        [.json(["type": "played", "played_ms": .number(Double(max(0, audioEndMs)))])]
+    }
+
+    public func toolOutput(callID: String, output: String) -> [UpstreamMessage] { [] }
+
+    public mutating func decodeText(_ bytes: [UInt8]) -> [UpstreamInbound] {
+        let value: JSONValue
+        do {
+            value = try JSONParser.parse(bytes: bytes)
+        } catch {
+            return [.malformed("invalid JSON from upstream: \(error.description)")]
+        }
+        guard let type = value["type"]?.stringValue else { return [.malformed("control message without a type")] }
+        switch type {
+        case "clear": return [.clear]
+        case "speech_started": return [.speechStarted]
+        case "speech_stopped": return [.speechStopped]
+        case "response_done": return [.audioDone(itemID: nil)]
+        case "error": return [.error(message: value["message"]?.stringValue ?? "unspecified error")]
+        case "hello", "ready", "pong": return [.ignored]
+        default: return [.unknown(type: type)]
+        }
+    }
+
+    public func decodeBinary(_ bytes: [UInt8]) -> [UpstreamInbound] {
+        guard bytes.count % 2 == 0 else { return [.malformed("binary frame with an odd number of PCM bytes")] }
+        return [.audio(itemID: nil, pcm: bytes)]
+    }
+}

@@ -1,0 +1,68 @@
+/// How tether talks to one kind of brain. A dialect turns what the session wants to say into
+/// WebSocket messages and what the brain says into `UpstreamInbound` events. Pure: no sockets,
+/// so every message shape is unit-tested.
+public protocol UpstreamDialect: Sendable {
+    var name: UpstreamProtocol { get }
+    /// True when the session is usable as soon as the upgrade completes; otherwise it waits
+    /// for `.sessionReady` (rule 1: handshake completion is an event, never a delay).
+    var readyOnUpgrade: Bool { get }
+    var supportsTools: Bool { get }
+    /// Messages sent right after the upgrade.
+    func opening() -> [UpstreamMessage]
+    /// One uplink audio message carrying `pcm` (PCM16 LE mono). Hot path.
+    func audio(_ pcm: [UInt8]) -> UpstreamMessage
+    func say(_ text: String) -> [UpstreamMessage]
+    /// Stop the response being generated (the `interrupt` command).
+    func cancelResponse() -> [UpstreamMessage]
+    /// Tell the brain how much of an item the listener really heard (barge-in).
+    func truncate(itemID: String?, audioEndMs: Int) -> [UpstreamMessage]
+    func toolOutput(callID: String, output: String) -> [UpstreamMessage]
+    /// Decodes one text message; `ready` tracks the handshake across messages.
+    mutating func decodeText(_ bytes: [UInt8]) -> [UpstreamInbound]
+    mutating func decodeBinary(_ bytes: [UInt8]) -> [UpstreamInbound]
+}
+
+public enum UpstreamMessage: Sendable, Equatable {
+    /// UTF-8 JSON, sent as a text frame.
+    case text([UInt8])
+    case binary([UInt8])
+
+    public static func json(_ value: JSONValue) -> UpstreamMessage { .text(Array(JSONWriter.string(value).utf8)) }
+
+    public var byteCount: Int {
+        switch self {
+        case .text(let b), .binary(let b): return b.count
+        }
+    }
+}
+
+public enum UpstreamInbound: Sendable, Equatable {
+    /// The upstream session exists and accepted our configuration.
+    case sessionReady(id: String?)
+    /// Response audio (PCM16 LE mono at the playback rate) for an item.
+    case audio(itemID: String?, pcm: [UInt8])
+    /// No more audio will come for this item.
+    case audioDone(itemID: String?)
+    /// The user started talking: barge-in if the robot is speaking.
+    case speechStarted
+    case speechStopped
+    /// pcm-stream: flush playback now.
+    case clear
+    case toolCall(callID: String, name: String, arguments: String)
+    case error(message: String)
+    /// A message we understood and have no use for.
+    case ignored
+    /// A message type we do not know: counted, then ignored.
+    case unknown(type: String)
+    /// Not valid for this protocol (bad JSON, missing fields, bad base64): counted.
+    case malformed(String)
+}
+
+public enum UpstreamDialects {
+    public static func make(_ kind: UpstreamProtocol, session: JSONObject, rate: Int) -> any UpstreamDialect {
+        switch kind {
+        case .openaiRealtime: return OpenAIRealtimeDialect(session: session, rate: rate)
+        case .pcmStream: return PCMStreamDialect(rate: rate)
+        }
+    }
+}

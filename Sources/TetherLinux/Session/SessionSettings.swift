@@ -1,0 +1,48 @@
+import NIOSSL
+import TetherCore
+
+/// What the session needs from the configuration, resolved (TLS context built, credentials
+/// located) so that a reload can compare old and new and reconnect only when the upstream
+/// really changed.
+public struct SessionSettings: Sendable {
+    public var upstream: UpstreamConfig
+    public var link: LinkConfig
+    public var probeTimeout: Duration
+    /// PCM rate of uplink and downlink audio.
+    public var rate: Int
+    public var tls: NIOSSLContext?
+    public var credentials: any UpstreamCredentials
+
+    public init(config: TetherConfig, tls: NIOSSLContext?, credentials: any UpstreamCredentials) {
+        upstream = config.upstream
+        link = config.link
+        probeTimeout = config.network.probeTimeout
+        rate = config.audio.capture.rate
+        self.tls = tls
+        self.credentials = credentials
+    }
+
+    /// True when a live session must be replaced to honour the new settings (rule 8: a
+    /// reload of the upstream closes the old session at once and starts a fresh one).
+    public func upstreamDiffers(from other: SessionSettings) -> Bool {
+        upstream.url != other.upstream.url || upstream.protocolKind != other.upstream.protocolKind
+            || upstream.headers != other.upstream.headers || upstream.session != other.upstream.session
+            || upstream.caFile != other.upstream.caFile || upstream.token != other.upstream.token
+            || rate != other.rate
+    }
+}
+
+/// Where the `Authorization` header comes from: nothing, a static key, or a token endpoint.
+/// Asked before every connection attempt; a failure counts as a failed attempt.
+public protocol UpstreamCredentials: Sendable {
+    func authorization() async -> Result<Secret?, ConnectionFailure>
+    /// True when `authorization()` answers at once without I/O (no task hop needed).
+    var immediate: Secret?? { get }
+}
+
+public struct StaticCredentials: UpstreamCredentials {
+    let key: Secret?
+    public init(key: Secret?) { self.key = key }
+    public func authorization() async -> Result<Secret?, ConnectionFailure> { .success(key) }
+    public var immediate: Secret?? { .some(key) }
+}

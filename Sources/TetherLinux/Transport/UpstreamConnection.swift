@@ -1,0 +1,359 @@
+import Glibc
+import NIOCore
+import NIOPosix
+import NIOSSL
+import NIOWebSocket
+import TetherCore
+
+/// What a connection tells the session, always on the session's event loop. A connection
+/// reports `ended` exactly once, and never after the session itself closed it.
+protocol UpstreamConnectionOwner: AnyObject {
+    func connectionUpgraded(_ connection: UpstreamConnection)
+    func connection(_ connection: UpstreamConnection, text: [UInt8])
+    func connection(_ connection: UpstreamConnection, binary: [UInt8])
+    func connection(_ connection: UpstreamConnection, acknowledged mark: UInt64, rtt: Duration, answeredProbe: Bool)
+    func connectionWritable(_ connection: UpstreamConnection)
+    func connection(_ connection: UpstreamConnection, ended failure: ConnectionFailure)
+    func connectionViolation(_ connection: UpstreamConnection, code: UInt16, reason: String)
+    /// The uplink position a ping sent now vouches for.
+    func uplinkMark(for connection: UpstreamConnection) -> UInt64
+}
+
+/// Everything a connection attempt needs, fixed for its lifetime.
+struct UpstreamConnectionSettings {
+    var url: UpstreamURL
+    var headers: [HTTPHeader]
+    var tls: NIOSSLContext?
+    var connectTimeout: Duration
+    var handshakeTimeout: Duration
+    var pingInterval: Duration
+    var maxMessageBytes: Int
+    /// How long a close waits for the peer's close frame before dropping TCP.
+    var closeWait: Duration = .seconds(1)
+}
+
+/// One WebSocket connection to the upstream for one generation: dial, TLS, upgrade, pings,
+/// close handshake, each phase under a deadline we enforce ourselves (rule 1). Confined to
+/// its event loop.
+final class UpstreamConnection: WebSocketFrameSink {
+    enum Phase { case connecting, upgrading, open, closing, closed }
+
+    let generation: UInt64
+    let loop: any EventLoop
+    private let settings: UpstreamConnectionSettings
+    private weak var owner: (any UpstreamConnectionOwner)?
+    private(set) var phase = Phase.connecting
+    private var channel: (any Channel)?
+    private var pings: PingTracker
+    private var handshakeTimer: Scheduled<Void>?
+    private var pingTimer: RepeatedTask?
+    private var pingDeadlineTimer: Scheduled<Void>?
+    private var closeTimer: Scheduled<Void>?
+    /// Set once the owner must hear nothing more (it closed us, or we already reported).
+    private var silenced = false
+    private(set) var ready = false
+
+    init(generation: UInt64, loop: any EventLoop, settings: UpstreamConnectionSettings, owner: any UpstreamConnectionOwner) {
+        self.generation = generation
+        self.loop = loop
+        self.settings = settings
+        self.owner = owner
+        self.pings = PingTracker(interval: settings.pingInterval)
+    }
+
+    var lastRTT: Duration? { pings.lastRTT }
+
+    var isWritable: Bool { phase == .open && (channel?.isWritable ?? false) }
+
+    // MARK: Lifecycle
+
+    func start() {
+        let me = NIOLoopBound(self, eventLoop: loop)
+        handshakeTimer = loop.scheduleTask(in: .nanoseconds(settings.handshakeTimeout.nanoseconds)) {
+            me.value.fail(ConnectionFailure(.network, "handshake timed out after \(DurationText.format(me.value.settings.handshakeTimeout))"))
+        }
+        var nonce = [UInt8](repeating: 0, count: 16)
+        var rng = SystemRandomNumberGenerator()
+        for i in 0..<16 { nonce[i] = rng.next() }
+        let (request, key) = WebSocketHandshake.request(url: settings.url, nonce: nonce, headers: settings.headers)
+        let tls = settings.tls
+        let url = settings.url
+        let bootstrap = ClientBootstrap(group: loop)
+            .connectTimeout(.nanoseconds(settings.connectTimeout.nanoseconds))
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 128 * 1024))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    if let tls {
+                        let isIP = (try? SocketAddress(ipAddress: url.host, port: 0)) != nil
+                        try sync.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: isIP ? nil : url.host))
+                    }
+                    let handshake = WebSocketHandshakeHandler(
+                        request: request, key: key,
+                        onUpgraded: { context, leftover in me.value.upgraded(context: context, leftover: leftover) },
+                        onRefused: { failure in me.value.fail(failure) })
+                    try sync.addHandler(handshake)
+                    try sync.addHandler(ConnectionEventsHandler(
+                        onInactive: { me.value.channelWentInactive() },
+                        onError: { error in me.value.fail(ConnectionFailure(.transport, Self.describe(error))) }))
+                }
+            }
+        bootstrap.connect(host: url.host, port: url.port).whenComplete { result in
+            let connection = me.value
+            switch result {
+            case .success(let channel):
+                if connection.phase == .closed {
+                    channel.close(promise: nil)
+                    return
+                }
+                connection.channel = channel
+                connection.phase = .upgrading
+            case .failure(let error):
+                connection.fail(ConnectionFailure(.transport, "connect to \(url.host):\(url.port) failed: \(Self.describe(error))"))
+            }
+        }
+    }
+
+    private func upgraded(context: ChannelHandlerContext, leftover: ByteBuffer) {
+        guard phase == .upgrading || phase == .connecting else { return }
+        phase = .open
+        let pipeline = context.pipeline.syncOperations
+        do {
+            try pipeline.addHandlers(
+                [ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: settings.maxMessageBytes)),
+                 WebSocketFrameEncoder(),
+                 WebSocketFrameHandler(sink: self, maxMessageBytes: settings.maxMessageBytes)],
+                position: .after(context.handler))
+            if leftover.readableBytes > 0 { context.fireChannelRead(NIOAny(leftover)) }
+            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+        } catch {
+            fail(ConnectionFailure(.transport, "cannot set up the WebSocket pipeline: \(error)"))
+            return
+        }
+        owner?.connectionUpgraded(self)
+    }
+
+    /// The session is usable: the handshake deadline is met, pings begin.
+    func markReady() {
+        guard !ready, phase == .open else { return }
+        ready = true
+        handshakeTimer?.cancel()
+        handshakeTimer = nil
+        let me = NIOLoopBound(self, eventLoop: loop)
+        let interval = TimeAmount.nanoseconds(settings.pingInterval.nanoseconds)
+        pingTimer = loop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in me.value.sendPing(probeTimeout: nil) }
+    }
+
+    // MARK: Sending
+
+    @discardableResult
+    func send(_ message: UpstreamMessage, flush: Bool = true) -> Bool {
+        guard phase == .open, let channel else { return false }
+        let frame: WebSocketFrame
+        switch message {
+        case .text(let bytes): frame = makeFrame(.text, bytes, channel.allocator)
+        case .binary(let bytes): frame = makeFrame(.binary, bytes, channel.allocator)
+        }
+        if flush {
+            channel.writeAndFlush(frame, promise: nil)
+        } else {
+            channel.write(frame, promise: nil)
+        }
+        return true
+    }
+
+    func flush() { channel?.flush() }
+
+    private func makeFrame(_ opcode: WebSocketOpcode, _ bytes: [UInt8], _ allocator: ByteBufferAllocator) -> WebSocketFrame {
+        var buffer = allocator.buffer(capacity: bytes.count)
+        buffer.writeBytes(bytes)
+        return WebSocketFrame(fin: true, opcode: opcode, maskKey: .random(), data: buffer)
+    }
+
+    /// An extra ping whose pong must come within `timeout`, to test the path right now.
+    func probe(timeout: Duration) {
+        sendPing(probeTimeout: timeout)
+    }
+
+    private func sendPing(probeTimeout: Duration?) {
+        guard phase == .open, let channel else { return }
+        var rng = SystemRandomNumberGenerator()
+        let payload: [UInt8] = (0..<8).map { _ in rng.next() }
+        let mark = owner?.uplinkMark(for: self) ?? 0
+        pings.sent(payload: payload, mark: mark, now: MonoClock.now(), probeTimeout: probeTimeout)
+        var buffer = channel.allocator.buffer(capacity: 8)
+        buffer.writeBytes(payload)
+        channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .ping, maskKey: .random(), data: buffer), promise: nil)
+        armPingDeadline()
+    }
+
+    private func armPingDeadline() {
+        pingDeadlineTimer?.cancel()
+        pingDeadlineTimer = nil
+        guard let deadline = pings.nextDeadline else { return }
+        let me = NIOLoopBound(self, eventLoop: loop)
+        let delay = max(0, (deadline - MonoClock.now()).nanoseconds)
+        pingDeadlineTimer = loop.scheduleTask(in: .nanoseconds(delay + 1_000_000)) { me.value.checkPings() }
+    }
+
+    private func checkPings() {
+        switch pings.verdict(now: MonoClock.now()) {
+        case .alive: armPingDeadline()
+        case .dead: fail(ConnectionFailure(.network, "no answer to two pings"))
+        case .probeFailed: fail(ConnectionFailure(.network, "probe unanswered"))
+        }
+    }
+
+    // MARK: Closing
+
+    /// Closes on purpose: a close frame at once, then up to `closeWait` for the peer's answer.
+    /// The owner hears nothing more from this connection.
+    func close(code: CloseCode) {
+        silenced = true
+        switch phase {
+        case .closed, .closing:
+            return
+        case .connecting, .upgrading:
+            teardown()
+        case .open:
+            phase = .closing
+            stopTimers()
+            guard let channel else { return teardown() }
+            let frame = WebSocketFrameHandler.closeFrame(code: code.rawValue, reason: "", allocator: channel.allocator)
+            channel.writeAndFlush(frame, promise: nil)
+            let me = NIOLoopBound(self, eventLoop: loop)
+            closeTimer = loop.scheduleTask(in: .nanoseconds(settings.closeWait.nanoseconds)) { me.value.teardown() }
+        }
+    }
+
+    /// Completes when the connection is fully closed.
+    func closedFuture() -> EventLoopFuture<Void> {
+        guard let channel, phase != .closed else { return loop.makeSucceededVoidFuture() }
+        return channel.closeFuture
+    }
+
+    private func fail(_ failure: ConnectionFailure) {
+        guard phase != .closed else { return }
+        let report = !silenced
+        silenced = true
+        teardown()
+        if report { owner?.connection(self, ended: failure) }
+    }
+
+    private func teardown() {
+        stopTimers()
+        phase = .closed
+        channel?.close(promise: nil)
+    }
+
+    private func stopTimers() {
+        handshakeTimer?.cancel()
+        handshakeTimer = nil
+        pingTimer?.cancel()
+        pingTimer = nil
+        pingDeadlineTimer?.cancel()
+        pingDeadlineTimer = nil
+        closeTimer?.cancel()
+        closeTimer = nil
+    }
+
+    private func channelWentInactive() {
+        if phase == .closing || silenced {
+            stopTimers()
+            phase = .closed
+            return
+        }
+        fail(ConnectionFailure(.transport, "connection closed without a close frame"))
+    }
+
+    // MARK: WebSocketFrameSink
+
+    func webSocketReceived(text: [UInt8]) {
+        guard phase == .open, !silenced else { return }
+        owner?.connection(self, text: text)
+    }
+
+    func webSocketReceived(binary: [UInt8]) {
+        guard phase == .open, !silenced else { return }
+        owner?.connection(self, binary: binary)
+    }
+
+    func webSocketReceived(pong payload: [UInt8]) {
+        guard phase == .open else { return }
+        switch pings.received(pong: payload, now: MonoClock.now()) {
+        case .unmatched:
+            break
+        case .matched(let mark, let rtt, let answeredProbe):
+            armPingDeadline()
+            if !silenced { owner?.connection(self, acknowledged: mark, rtt: rtt, answeredProbe: answeredProbe) }
+        }
+    }
+
+    func webSocketPeerClosed(code: UInt16, reason: String) {
+        if phase == .closing {
+            // The answer to our close: the handshake is complete.
+            teardown()
+            return
+        }
+        // Answer the peer's close, then report why it went.
+        if let channel {
+            let frame = WebSocketFrameHandler.closeFrame(code: code == 1005 ? 1000 : code, reason: "", allocator: channel.allocator)
+            channel.writeAndFlush(frame, promise: nil)
+        }
+        fail(.closed(code: code, reason: reason))
+    }
+
+    func webSocketViolation(code: UInt16, reason: String) {
+        if !silenced { owner?.connectionViolation(self, code: code, reason: reason) }
+        fail(ConnectionFailure(.transport, "protocol violation by upstream: \(reason) (closed with \(code))"))
+    }
+
+    func webSocketWritabilityChanged(_ writable: Bool) {
+        if writable && !silenced { owner?.connectionWritable(self) }
+    }
+
+    func webSocketInactive() {
+        channelWentInactive()
+    }
+
+    func webSocketError(_ error: any Error) {
+        fail(ConnectionFailure(.transport, "connection error: \(Self.describe(error))"))
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let connectionError = error as? NIOConnectionError, let first = connectionError.connectionErrors.first {
+            return describe(first.error)
+        }
+        if let connectionError = error as? NIOConnectionError, let dns = connectionError.dnsAAAAError ?? connectionError.dnsAError {
+            return "name resolution failed: \(describe(dns))"
+        }
+        if let ioError = error as? IOError { return String(cString: strerror(ioError.errnoCode)) }
+        if let sslError = error as? NIOSSLError { return "TLS: \(sslError)" }
+        if let sslError = error as? BoringSSLError { return "TLS: \(sslError)" }
+        if error is ChannelError, case ChannelError.connectTimeout = error { return "connect timed out" }
+        return String(describing: error)
+    }
+}
+
+/// Tells the connection when TCP goes away or fails at any phase, including before the frame
+/// handler exists (TLS errors surface here, with their reason intact).
+private final class ConnectionEventsHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = NIOAny
+    private let onInactive: () -> Void
+    private let onError: (any Error) -> Void
+    init(onInactive: @escaping () -> Void, onError: @escaping (any Error) -> Void) {
+        self.onInactive = onInactive
+        self.onError = onError
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        onInactive()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        onError(error)
+        context.close(promise: nil)
+    }
+}

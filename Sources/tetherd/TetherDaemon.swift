@@ -1,0 +1,102 @@
+import ArgumentParser
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import TetherCore
+import TetherLinux
+
+/// `tetherd`: parse the command line, load the configuration, wire the services, run.
+@main
+struct TetherDaemon: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tetherd",
+        abstract: "Keeps a robot's realtime voice session connected.",
+        discussion: "Exit codes: 0 clean stop, 78 configuration error, 70 internal error.",
+        version: TetherVersion.current)
+
+    @Option(name: .long, help: "Configuration file.")
+    var config: String?
+
+    @Flag(name: .customLong("check-config"), help: "Validate the configuration (and key files) and exit.")
+    var checkConfig = false
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        let path = config ?? ConfigFile.defaultPath
+        let loaded: DaemonConfiguration
+        do {
+            loaded = try DaemonConfiguration.load(path: path, explicit: config != nil, environment: environment)
+        } catch {
+            Self.fail(error.description, code: .configuration)
+        }
+        if checkConfig {
+            print("configuration OK: \(path)")
+            return
+        }
+
+        let levelSwitch = LogLevelSwitch(loaded.config.log.level)
+        LogSetup.bootstrap(useJournal: LogSetup.useJournal(target: loaded.config.log.target, environment: environment),
+                           levelSwitch: levelSwitch)
+        let logger = Logger(label: "tetherd")
+        for warning in loaded.warnings { logger.warning("\(warning)") }
+
+        let notifier = SystemdNotifier(environment: environment)
+        let watchdogPeriod = SystemdNotifier.watchdogPeriod()
+        let timing = WatchdogTiming(period: watchdogPeriod ?? .seconds(10))
+        let events = EventBus()
+        let health = HealthRegistry()
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+
+        let session = SessionService(settings: loaded.sessionSettings(), loop: group.next(), events: events, health: health,
+                                     heartbeatInterval: timing.heartbeatInterval, logger: Logger(label: "session"))
+        let supervisor = Supervisor(configPath: path, configIsExplicit: config != nil, environment: environment, initial: loaded,
+                                    notifier: notifier, levelSwitch: levelSwitch, events: events, health: health,
+                                    logger: Logger(label: "supervisor"))
+        let control = ControlServer(config: loaded.config.control, group: group, commands: supervisor, events: events,
+                                    logger: Logger(label: "control"))
+        do {
+            try await control.start()
+        } catch {
+            Self.fail("control.socket: cannot serve \(loaded.config.control.socket): \(error)", code: .configuration)
+        }
+        var parts = Supervisor.Subsystems(session: session)
+        parts.control = control
+        supervisor.attach(parts)
+
+        var services: [any Service] = []
+        if let watchdogPeriod {
+            logger.info("systemd watchdog every \(DurationText.format(watchdogPeriod)); pinging at half that while healthy")
+            services.append(WatchdogService(timing: timing, health: health, notifier: notifier, logger: Logger(label: "watchdog")))
+        }
+        services.append(ControlService(server: control, health: health, interval: timing.heartbeatInterval))
+        services.append(SessionRunner(session: session))
+        services.append(ReloadService(supervisor: supervisor))
+        services.append(LifecycleService(notifier: notifier, logger: logger))
+
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: Logger(label: "lifecycle"))
+        groupConfiguration.maximumGracefulShutdownDuration = .milliseconds(1700)
+        groupConfiguration.maximumCancellationDuration = .milliseconds(200)
+        let serviceGroup = ServiceGroup(configuration: groupConfiguration)
+        do {
+            try await serviceGroup.run()
+        } catch {
+            logger.critical("stopping after an internal error: \(error)")
+            await control.stop()
+            Self.fail("internal error: \(error)", code: .internal)
+        }
+        try? await group.shutdownGracefully()
+    }
+
+    enum Failure: Int32 {
+        case configuration = 78
+        case `internal` = 70
+    }
+
+    static func fail(_ message: String, code: Failure) -> Never {
+        FileHandle.standardError.write(Data("tetherd: \(message)\n".utf8))
+        Foundation.exit(code.rawValue)
+    }
+}
