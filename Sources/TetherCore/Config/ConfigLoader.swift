@@ -50,6 +50,7 @@ public enum ConfigLoader {
         if let n = try s.integer("max_frame_bytes", in: 1024...(64 << 20)) { u.maxFrameBytes = n }
         if s.has("token") {
             if s.isNull("token") {
+                s.markRead("token")
                 u.token = nil
             } else {
                 try s.section("token") { (t: inout SectionReader) throws(ConfigError) in u.token = try readToken(&t) }
@@ -243,6 +244,9 @@ struct SectionReader {
         guard let v = value(key), !ConfigLoader.isNull(v) else { return nil }
         return v
     }
+
+    /// For keys whose null value needs no reading.
+    mutating func markRead(_ key: String) { seen.insert(key) }
 
     func finish() throws(ConfigError) {
         guard case .mapping(let mapping) = node else { return }

@@ -1,7 +1,7 @@
 /// The client side of the RFC 6455 opening handshake, as pure functions: the request we send
 /// and the judgement of the response head. The transport does the I/O; this decides.
 public enum WebSocketHandshake {
-    static let guid = "258EAFA5-E914-47DA-95CA-C5AB0DC11B85"
+    static let guid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
     /// A response head larger than this is not a WebSocket upgrade we will wait for.
     public static let maxResponseHeadBytes = 16 * 1024
 

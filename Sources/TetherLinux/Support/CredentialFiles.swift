@@ -24,8 +24,15 @@ public enum CredentialFiles {
                 return loaded
             }
         }
-        guard let path = upstream.apiKeyFile else { return loaded }
-        if !upstream.apiKeyFileIsExplicit && access(path, F_OK) != 0 {
+        let needsKey = upstream.protocolKind == .openaiRealtime && upstream.token == nil
+        guard let path = upstream.apiKeyFile else {
+            if needsKey {
+                throw ConfigError(source: source, key: "upstream.api_key_file",
+                                  message: "openai-realtime needs an API key: set api_key_file, load the api-key credential, or configure upstream.token")
+            }
+            return loaded
+        }
+        if !upstream.apiKeyFileIsExplicit && !needsKey && access(path, F_OK) != 0 {
             // The default path is only a suggestion: a self-hosted brain may need no key.
             return loaded
         }

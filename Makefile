@@ -1,0 +1,85 @@
+# tether: `make demo` runs tetherd against the local mock brain; `make test` runs every suite.
+# Both install the Debian packages they need (with sudo when not root).
+
+SWIFT      ?= swift
+PREFIX     ?= /usr/local
+SYSCONFDIR ?= /etc
+UNITDIR    ?= /etc/systemd/system
+BIN        := .build/debug
+VENV       := .venv
+PYTHON     := $(VENV)/bin/python
+SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DEMO_SECONDS ?= 30
+
+# Build: the three system libraries tether binds, and pkg-config to find them.
+APT_BUILD := pkg-config libasound2-dev libsystemd-dev libcurl4-openssl-dev
+# Tests and demo: speech clips, the netns rig, nft blackholes, systemd-analyze, a Python venv.
+APT_TEST  := sox espeak-ng iproute2 nftables systemd python3 python3-venv openssl
+
+.PHONY: all build deps deps-build venv test unit system demo bench install uninstall clean
+
+all: build
+
+deps-build:
+	@missing=$$(for p in $(APT_BUILD); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then echo "installing:" $$missing; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; fi
+
+deps: deps-build
+	@missing=$$(for p in $(APT_TEST); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then echo "installing:" $$missing; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; fi
+
+build: deps-build
+	$(SWIFT) build --build-tests
+
+$(VENV)/.ready: Tests/system/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r Tests/system/requirements.txt
+	touch $@
+
+venv: $(VENV)/.ready
+
+# One build serves every suite: unit tests of the pure core, component tests of the Linux
+# layer, then the system tests that run the real binaries.
+test: deps venv build
+	$(SWIFT) test --skip-build
+	TETHER_BIN_DIR=$(BIN) $(PYTHON) -m pytest -p no:cacheprovider -q Tests/system
+
+unit: build
+	$(SWIFT) test --skip-build
+
+system: deps venv
+	$(SWIFT) build
+	TETHER_BIN_DIR=$(BIN) $(PYTHON) -m pytest -p no:cacheprovider -q Tests/system $(PYTEST_ARGS)
+
+demo: deps venv
+	$(SWIFT) build
+	TETHER_BIN_DIR=$(BIN) DEMO_SECONDS=$(DEMO_SECONDS) $(PYTHON) Tests/rig/demo.py
+
+bench: deps venv
+	$(SWIFT) build -c release
+	TETHER_BIN_DIR=.build/release $(PYTHON) Tests/rig/bench.py
+
+install:
+	$(SWIFT) build -c release
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/tether $(DESTDIR)$(PREFIX)/share/doc/tether
+	install -m 0755 .build/release/tetherd .build/release/tetherctl $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 systemd/tether.service $(DESTDIR)$(UNITDIR)/tether.service
+	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/tether/README.md
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/tether/tether.yaml ]; then \
+	  echo "keeping existing $(SYSCONFDIR)/tether/tether.yaml"; \
+	else install -m 0640 config/tether.yaml $(DESTDIR)$(SYSCONFDIR)/tether/tether.yaml; fi
+	@if [ -z "$(DESTDIR)" ]; then \
+	  getent group tether >/dev/null || groupadd --system tether; \
+	  getent passwd tether >/dev/null || useradd --system --gid tether --groups audio --home-dir /nonexistent --shell /usr/sbin/nologin tether; \
+	  chgrp tether $(SYSCONFDIR)/tether/tether.yaml; \
+	  systemctl daemon-reload 2>/dev/null || true; \
+	  echo "installed; put the API key in $(SYSCONFDIR)/tether/api-key (mode 600, root), then: systemctl enable --now tether"; fi
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/tetherd $(DESTDIR)$(PREFIX)/bin/tetherctl $(DESTDIR)$(UNITDIR)/tether.service
+	rm -rf $(DESTDIR)$(PREFIX)/share/doc/tether
+
+clean:
+	rm -rf .build $(VENV)

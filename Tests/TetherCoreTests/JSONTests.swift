@@ -1,0 +1,60 @@
+import Testing
+@testable import TetherCore
+
+@Suite struct JSONTests {
+    @Test func parsesAndPrintsRoundTrip() throws {
+        let text = #"{"id":1,"cmd":"say","text":"h\u00e9llo \"robot\"\n","n":-1.5e3,"ok":true,"x":null,"a":[1,[2,{}]]}"#
+        let value = try JSONParser.parse(text)
+        #expect(value["text"] == "héllo \"robot\"\n")
+        #expect(value["n"] == .number(-1500))
+        #expect(value["a"]?.arrayValue?.count == 2)
+        #expect(try JSONParser.parse(JSONWriter.string(value)) == value)
+        #expect(JSONWriter.string(["k": "a\u{1}b"]) == #"{"k":"a\u0001b"}"#)
+        #expect(try JSONParser.parse(#""\ud83d\ude00""#) == "😀")
+    }
+
+    @Test(arguments: ["", "{", "[1,]", "{\"a\" 1}", "tru", "01", "1.", "\"\\x\"", "\"a\u{01}\"", "{\"a\":1}x",
+                      "\"\\ud800\"", "[" + String(repeating: "[", count: 100) + "]", "1e999", "{1:2}"])
+    func rejectsMalformed(text: String) {
+        #expect(throws: JSONParseError.self) { try JSONParser.parse(text) }
+    }
+
+    @Test func rejectsInvalidUTF8() {
+        #expect(throws: JSONParseError.self) { try JSONParser.parse(bytes: [0x22, 0xFF, 0xFE, 0x22]) }
+    }
+
+    /// Random bytes and mutations of valid documents: errors, never traps.
+    @Test func survivesRandomInput() {
+        var rng = SplitMix64(seed: 42)
+        let seeds = [#"{"id":1,"cmd":"volume","level":40}"#, #"{"type":"response.output_audio.delta","delta":"AAAA","item_id":"i"}"#]
+        var parsed = 0
+        for i in 0..<20_000 {
+            var bytes: [UInt8]
+            if i % 2 == 0 {
+                bytes = (0..<Int(rng.next() % 64)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+            } else {
+                bytes = Array(seeds[i % seeds.count].utf8)
+                for _ in 0..<(1 + rng.next() % 4) {
+                    let at = Int(rng.next() % UInt64(bytes.count))
+                    bytes[at] = UInt8(truncatingIfNeeded: rng.next())
+                }
+                if rng.next() % 3 == 0 { bytes = Array(bytes.prefix(Int(rng.next() % UInt64(bytes.count)))) }
+            }
+            if (try? JSONParser.parse(bytes: bytes)) != nil { parsed += 1 }
+        }
+        #expect(parsed > 0)
+    }
+}
+
+/// A small deterministic generator for seeded tests.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
