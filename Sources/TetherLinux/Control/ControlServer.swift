@@ -40,7 +40,7 @@ public final class ControlServer: Sendable {
         let temporary = path + ".new-\(getpid())"
         unlink(temporary)
         let server = try await ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 64)
+            .serverChannelOption(.backlog, value: 256)
             .childChannelInitializer { [self] channel in
                 self.initializeConnection(channel)
             }
@@ -75,34 +75,43 @@ public final class ControlServer: Sendable {
     }
 
     private func initializeConnection(_ channel: any Channel) -> EventLoopFuture<Void> {
-        let loop = channel.eventLoop
-        guard let provider = channel as? any SocketOptionProvider else {
-            return channel.close()
+        channel.eventLoop.makeCompletedFuture {
+            try channel.pipeline.syncOperations.addHandler(ControlAdmissionHandler(server: self))
         }
-        let credentials: EventLoopFuture<RawPeerCredentials> = provider.unsafeGetSocketOption(level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_PEERCRED))
-        return credentials.flatMap { [self] cred -> EventLoopFuture<Void> in
-            let peer = PeerCredentials(pid: cred.pid, uid: cred.uid, gid: cred.gid)
-            guard policy.allows(peer) else {
-                stats.record(.refusedPeer)
-                logger.warning("control connection refused", metadata: ["peer_uid": "\(peer.uid)", "peer_pid": "\(peer.pid)"])
-                return refuse(channel, ControlError(.forbidden, "uid \(peer.uid) may not use this socket (needs root, the daemon's user, or group \(config.group ?? "-"))"))
-            }
-            guard stats.claimSlot(limit: Self.maxClients) else {
-                stats.record(.refusedBusy)
-                return refuse(channel, ControlError(.busy, "too many control clients (\(Self.maxClients)); try again later"))
-            }
-            stats.record(.accepted)
-            let key = ObjectIdentifier(channel)
-            connections.withLock { $0[key] = channel }
-            channel.closeFuture.whenComplete { [self] _ in
-                stats.releaseSlot()
-                _ = connections.withLock { $0.removeValue(forKey: key) }
-            }
-            return loop.makeCompletedFuture {
-                try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(ControlLineDecoder(maxLength: Self.maxLineLength)))
-                try channel.pipeline.syncOperations.addHandler(
-                    ControlConnectionHandler(peer: peer, commands: commands, events: events, limits: .init(), stats: stats))
-            }
+    }
+
+    /// Decides, once the connection is active, whether this peer may talk to us; if so,
+    /// installs the line protocol in place of the admission handler.
+    /// Returns true when the line protocol was installed after `admission`.
+    func admit(_ peer: PeerCredentials, context: ChannelHandlerContext, admission: ControlAdmissionHandler) -> Bool {
+        let channel = context.channel
+        guard policy.allows(peer) else {
+            stats.record(.refusedPeer)
+            logger.warning("control connection refused", metadata: ["peer_uid": "\(peer.uid)", "peer_pid": "\(peer.pid)"])
+            refuse(channel, ControlError(.forbidden, "uid \(peer.uid) may not use this socket (needs root, the daemon's user, or group \(config.group ?? "-"))"))
+            return false
+        }
+        guard stats.claimSlot(limit: Self.maxClients) else {
+            stats.record(.refusedBusy)
+            refuse(channel, ControlError(.busy, "too many control clients (\(Self.maxClients)); try again later"))
+            return false
+        }
+        stats.record(.accepted)
+        let key = ObjectIdentifier(channel)
+        connections.withLock { $0[key] = channel }
+        channel.closeFuture.whenComplete { [self] _ in
+            stats.releaseSlot()
+            _ = connections.withLock { $0.removeValue(forKey: key) }
+        }
+        do {
+            let pipeline = channel.pipeline.syncOperations
+            try pipeline.addHandler(ByteToMessageHandler(ControlLineDecoder(maxLength: Self.maxLineLength)), position: .after(admission))
+            try pipeline.addHandler(ControlConnectionHandler(peer: peer, commands: commands, events: events, limits: .init(), stats: stats),
+                                    position: .last)
+            return true
+        } catch {
+            channel.close(promise: nil)
+            return false
         }
     }
 
@@ -114,9 +123,50 @@ public final class ControlServer: Sendable {
         var gid: UInt32 = 0
     }
 
-    private func refuse(_ channel: any Channel, _ error: ControlError) -> EventLoopFuture<Void> {
+    private func refuse(_ channel: any Channel, _ error: ControlError) {
         var buffer = channel.allocator.buffer(capacity: 128)
         buffer.writeString(ControlResponse.failure(id: .null, error) + "\n")
-        return channel.writeAndFlush(buffer).flatMap { channel.close() }.recover { _ in }
+        channel.writeAndFlush(buffer).whenComplete { _ in channel.close(promise: nil) }
+    }
+}
+
+/// The first handler of every control connection: reads the peer's credentials with
+/// `SO_PEERCRED` as soon as the connection is active and hands the verdict to the server.
+/// Nothing the peer sends is read before that.
+final class ControlAdmissionHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    private let server: ControlServer
+    private var held: [NIOAny] = []
+
+    init(server: ControlServer) { self.server = server }
+
+    func channelActive(context: ChannelHandlerContext) {
+        context.fireChannelActive()
+        guard let provider = context.channel as? any SocketOptionProvider else {
+            context.close(promise: nil)
+            return
+        }
+        let credentials: EventLoopFuture<ControlServer.RawPeerCredentials> =
+            provider.unsafeGetSocketOption(level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_PEERCRED))
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        credentials.whenComplete { result in
+            let (handler, context) = bound.value
+            switch result {
+            case .success(let cred):
+                let peer = PeerCredentials(pid: cred.pid, uid: cred.uid, gid: cred.gid)
+                guard handler.server.admit(peer, context: context, admission: handler) else { return }
+                // Bytes that arrived while we decided go to the line decoder, then we step aside.
+                for data in handler.held { context.fireChannelRead(data) }
+                handler.held.removeAll()
+                context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+            case .failure:
+                context.close(promise: nil)
+            }
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        // Keep at most a little before the verdict; the line limit applies after it.
+        if held.count < 16 { held.append(data) }
     }
 }

@@ -1,3 +1,4 @@
+import Glibc
 import Synchronization
 import TetherCore
 
@@ -6,7 +7,7 @@ import TetherCore
 /// watchdog asks for a verdict before each `WATCHDOG=1`.
 public final class HealthRegistry: Sendable {
     private let ledger = Mutex(HealthLedger())
-    private let stalls = Mutex<[String: MonoTime]>([:])
+    private let stallRequests = Mutex<[String: Duration]>([:])
 
     public init() {}
 
@@ -21,11 +22,15 @@ public final class HealthRegistry: Sendable {
     }
 
     func beat(_ loop: String) {
+        #if DEBUG
+            if let stall = stallRequests.withLock({ $0.removeValue(forKey: loop) }) {
+                // Block the calling thread, which is the loop's own: the loop is really stuck.
+                var request = timespec(tv_sec: Int(stall.nanoseconds / 1_000_000_000), tv_nsec: Int(stall.nanoseconds % 1_000_000_000))
+                var remaining = timespec()
+                while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
+            }
+        #endif
         let now = MonoClock.now()
-        if let until = stalls.withLock({ $0[loop] }) {
-            if now < until { return }
-            stalls.withLock { $0[loop] = nil }
-        }
         ledger.withLock { $0.beat(loop, nowNanos: now.nanoseconds) }
     }
 
@@ -36,11 +41,12 @@ public final class HealthRegistry: Sendable {
 
     public var loops: [String] { ledger.withLock { $0.loops } }
 
-    /// Debug builds only (the `debug-stall` control command): pretend a loop is stuck by
-    /// swallowing its heartbeats for a while, exactly what a blocked loop looks like.
+    /// Debug builds only (the `debug-stall` control command): the loop's next heartbeat
+    /// blocks its own thread for `duration`, so the loop is stuck for real, as a deadlock or a
+    /// wedged device call would leave it.
     public func simulateStall(of loop: String, for duration: Duration) -> Bool {
         guard ledger.withLock({ $0.lastBeat(of: loop) != nil }) else { return false }
-        stalls.withLock { $0[loop] = MonoClock.now() + duration }
+        stallRequests.withLock { $0[loop] = duration }
         return true
     }
 }

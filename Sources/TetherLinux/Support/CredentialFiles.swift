@@ -73,9 +73,9 @@ public enum CredentialFiles {
         guard let text = String(validating: bytes[..<total], as: UTF8.self) else {
             throw ConfigError(source: source, key: key, message: "\(path) is not UTF-8 text")
         }
-        let value = text.trimmingCharacters(in: " \t\r\n")
+        let value = text.trimmingWhitespace
         guard !value.isEmpty else { throw ConfigError(source: source, key: key, message: "\(path) is empty") }
-        guard !value.contains(where: { $0 == "\n" || $0 == "\r" }) else {
+        guard !value.unicodeScalars.contains(where: { $0 == "\n" || $0 == "\r" }) else {
             throw ConfigError(source: source, key: key, message: "\(path) holds more than one line")
         }
         return Secret(value)
@@ -83,10 +83,12 @@ public enum CredentialFiles {
 }
 
 extension String {
-    func trimmingCharacters(in set: String) -> String {
-        var s = Substring(self)
-        while let f = s.first, set.contains(f) { s = s.dropFirst() }
-        while let l = s.last, set.contains(l) { s = s.dropLast() }
-        return String(s)
+    /// Without leading and trailing whitespace and newlines (a key file usually ends in "\n",
+    /// and "\r\n" is one Character, so this works on scalars).
+    var trimmingWhitespace: String {
+        var scalars = Substring(self).unicodeScalars
+        while let f = scalars.first, f.properties.isWhitespace { scalars = scalars.dropFirst() }
+        while let l = scalars.last, l.properties.isWhitespace { scalars = scalars.dropLast() }
+        return String(scalars)
     }
 }
