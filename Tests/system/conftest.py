@@ -213,6 +213,11 @@ class Daemon:
         assert response["ok"], response
         return response["result"]
 
+    def wait_state(self, state, timeout=10):
+        """Polls status until the session is in `state`; returns the status."""
+        return wait_until(lambda: (lambda st: st if st["state"] == state else None)(self.status()), timeout,
+                          interval=0.02, what=f"state {state}")
+
     def events(self, topics=None):
         stream = EventStream(self.socket_path, topics)
         self.streams.append(stream)

@@ -80,7 +80,7 @@ class PythonPeer:
 
     async def _handle(self, ws):
         with self.lock:
-            c = PeerConnection(len(self.connections) + 1, ws.request.path, dict(ws.request.headers))
+            c = PeerConnection(len(self.connections) + 1, ws.request.path, ws.request.headers)
             c.ws = ws
             self.connections.append(c)
         self._spy_on_close_frame(ws, c)
@@ -140,6 +140,10 @@ class PythonPeer:
     def drop(self, connection):
         """Vanish without a close frame."""
         self.loop.call_soon_threadsafe(connection.ws.transport.abort)
+
+    def write_raw(self, connection, data):
+        """Bytes straight onto the TCP stream, bypassing the WebSocket library (bad frames)."""
+        self.loop.call_soon_threadsafe(connection.ws.transport.write, data)
 
     def close_with(self, connection, code, reason=""):
         self.call(connection.ws.close, code, reason)

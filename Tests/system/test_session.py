@@ -62,9 +62,8 @@ def validate_client_events(events):
 
 def test_openai_session_goes_live_with_ga_shaped_events(daemon_factory, peer):
     d = daemon_factory(openai_config(peer)).start()
-    events = d.events(["session"])
-    live = events.wait_for("session.live", timeout=10)
-    assert live["data"]["id"] == "sess_py_1"
+    status = d.wait_state("live")
+    assert status["session"]["id"] == "sess_py_1"
     c = peer.latest()
     assert c.headers.get("Authorization") == f"Bearer {API_KEY}"
     update = c.events[0]
@@ -84,7 +83,7 @@ def test_openai_session_goes_live_with_ga_shaped_events(daemon_factory, peer):
 def test_pcm_stream_goes_live_on_upgrade_and_says_hello(daemon_factory, peer):
     d = daemon_factory(pcm_config(peer)).start()
     events = d.events(["session"])
-    events.wait_for("session.live", timeout=10)
+    d.wait_state("live")
     hello = json.loads(peer.latest().texts[0])
     assert hello == {"type": "hello", "format": "s16le", "rate": 24000, "channels": 1, "client": "tetherd/0.1.0"}
     assert d.request("say", text="hi")["ok"]
@@ -96,7 +95,7 @@ def test_pcm_stream_goes_live_on_upgrade_and_says_hello(daemon_factory, peer):
 def test_a_stalled_server_is_declared_dead_within_two_pings_and_a_second(daemon_factory, peer):
     d = daemon_factory(pcm_config(peer)).start()
     events = d.events(["session"])
-    events.wait_for("session.live", timeout=10)
+    d.wait_state("live")
     first = peer.latest()
     peer.stall(first)
     stalled_at = time.monotonic()
@@ -111,7 +110,7 @@ def test_a_stalled_server_is_declared_dead_within_two_pings_and_a_second(daemon_
 
 def test_sigterm_puts_a_close_frame_on_the_wire_within_50ms(daemon_factory, peer):
     d = daemon_factory(openai_config(peer)).start()
-    d.events(["session"]).wait_for("session.live", timeout=10)
+    d.wait_state("live")
     c = peer.latest()
     sent = time.monotonic()
     d.proc.send_signal(signal.SIGTERM)
@@ -124,7 +123,7 @@ def test_sigterm_puts_a_close_frame_on_the_wire_within_50ms(daemon_factory, peer
 def test_pause_closes_at_once_and_resume_starts_a_fresh_session(daemon_factory, peer):
     d = daemon_factory(openai_config(peer)).start()
     events = d.events(["session"])
-    events.wait_for("session.live", timeout=10)
+    d.wait_state("live")
     c = peer.latest()
     asked = time.monotonic()
     assert d.request("pause")["ok"]
@@ -142,11 +141,11 @@ def test_pause_closes_at_once_and_resume_starts_a_fresh_session(daemon_factory, 
 def test_reconnect_command_replaces_the_session(daemon_factory, peer):
     d = daemon_factory(pcm_config(peer)).start()
     events = d.events(["session"])
-    first = events.wait_for("session.live", timeout=10)
+    first = d.wait_state("live")["session"]
     asked = time.monotonic()
     assert d.request("reconnect")["ok"]
     second = events.wait_for("session.live", timeout=10, after=asked)
-    assert second["data"]["generation"] > first["data"]["generation"]
+    assert second["data"]["generation"] > first["generation"]
     assert peer.connections[0].close_code == 1000
     assert not events.all("session.lost") and not events.all("link.blip")
 
@@ -154,7 +153,7 @@ def test_reconnect_command_replaces_the_session(daemon_factory, peer):
 def test_a_dropped_connection_that_comes_back_at_once_is_a_blip(daemon_factory, peer):
     d = daemon_factory(pcm_config(peer)).start()
     events = d.events(["session"])
-    events.wait_for("session.live", timeout=10)
+    d.wait_state("live")
     dropped = time.monotonic()
     peer.drop(peer.latest())
     blip = events.wait_for("link.blip", timeout=5, after=dropped)
@@ -167,7 +166,7 @@ def test_a_dropped_connection_that_comes_back_at_once_is_a_blip(daemon_factory, 
 def test_an_outage_past_failed_grace_is_one_loss_then_live_again(daemon_factory, peer):
     d = daemon_factory(pcm_config(peer)).start()
     events = d.events(["session"])
-    events.wait_for("session.live", timeout=10)
+    d.wait_state("live")
     peer.refuse_status = 503
     dropped = time.monotonic()
     peer.drop(peer.latest())
@@ -202,7 +201,7 @@ def test_auth_refusal_is_paced_and_explained(daemon_factory, peer):
 def test_policy_close_is_paced_like_a_refusal(daemon_factory, peer):
     d = daemon_factory(pcm_config(peer, link={"backoff": {"initial": "100ms", "max": "2s", "jitter": 0}})).start()
     events = d.events(["session"])
-    events.wait_for("session.live", timeout=10)
+    d.wait_state("live")
     closed = time.monotonic()
     peer.close_with(peer.latest(), 4001, "not today")
     second = events.wait_for("session.live", timeout=6, after=closed)
@@ -213,7 +212,7 @@ def test_policy_close_is_paced_like_a_refusal(daemon_factory, peer):
 def test_malformed_input_is_counted_and_survived(daemon_factory, peer):
     d = daemon_factory(openai_config(peer)).start()
     events = d.events(["session"])
-    events.wait_for("session.live", timeout=10)
+    d.wait_state("live")
     c = peer.latest()
     peer.send(c, "{not json")
     peer.send(c, json.dumps({"type": "brand.new.event"}))
@@ -225,7 +224,7 @@ def test_malformed_input_is_counted_and_survived(daemon_factory, peer):
     assert d.status()["state"] == "live" and peer.latest() is c
     # Invalid UTF-8 in a text frame is a protocol violation: closed with 1007, then a new session.
     broken = time.monotonic()
-    c.ws.transport.write(bytes([0x81, 0x02, 0xC3, 0x28]))  # raw text frame, invalid UTF-8
+    peer.write_raw(c, bytes([0x81, 0x02, 0xC3, 0x28]))  # a text frame holding invalid UTF-8
     events.wait_for("session.live", timeout=6, after=broken)
     assert c.close_code == 1007
     assert d.status()["session"]["counters"]["protocol_violations"] == 1
@@ -234,7 +233,7 @@ def test_malformed_input_is_counted_and_survived(daemon_factory, peer):
 def test_an_oversized_message_closes_with_1009(daemon_factory, peer):
     d = daemon_factory(pcm_config(peer, upstream={"max_frame_bytes": 65536})).start()
     events = d.events(["session"])
-    events.wait_for("session.live", timeout=10)
+    d.wait_state("live")
     c = peer.latest()
     sent = time.monotonic()
     peer.send(c, b"\x00" * 100_000)
@@ -246,7 +245,7 @@ def test_an_oversized_message_closes_with_1009(daemon_factory, peer):
 def test_tool_calls_reach_robot_processes_and_are_answered(daemon_factory, peer):
     d = daemon_factory(openai_config(peer, upstream={"tool_timeout": "1s"})).start()
     events = d.events(["session", "tool", "error"])
-    events.wait_for("session.live", timeout=10)
+    d.wait_state("live")
     c = peer.latest()
     peer.send(c, json.dumps({"type": "response.function_call_arguments.done", "event_id": "e9", "response_id": "r1",
                              "item_id": "fc1", "output_index": 0, "call_id": "call_1", "name": "wave",
@@ -276,7 +275,7 @@ def test_reload_with_a_new_upstream_closes_the_old_session_at_once(daemon_factor
     try:
         d = daemon_factory(pcm_config(peer)).start()
         events = d.events(["session"])
-        events.wait_for("session.live", timeout=10)
+        d.wait_state("live")
         old = peer.latest()
         d.config["upstream"]["url"] = other.url("/pcm")
         d.write_config()

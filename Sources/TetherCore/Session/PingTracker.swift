@@ -1,7 +1,9 @@
 /// Application-level liveness (rule 6): a ping with a random payload every `interval`; only a
 /// pong with a matching payload counts. A ping is unanswered once `answerTimeout` passes
-/// without its pong, and two unanswered pings declare the connection dead, so a half-open
-/// connection is found within two ping intervals and the answer timeout.
+/// without its pong; the first miss sends a second ping at once instead of waiting for the
+/// next interval, and when that one goes unanswered too the connection is dead. A half-open
+/// connection is therefore found within one interval plus two answer timeouts, inside the
+/// promised two intervals plus a second.
 ///
 /// Pongs also acknowledge uplink audio: TCP keeps order, so the pong to a ping proves the
 /// peer has read everything written before that ping (`mark`).
@@ -29,8 +31,8 @@ public struct PingTracker: Sendable {
 
     public init(interval: Duration, answerTimeout: Duration? = nil) {
         self.interval = interval
-        // A second is generous for a pong on a working path, and no longer than the interval.
-        self.answerTimeout = answerTimeout ?? min(interval, .seconds(1))
+        // Half the interval, at most a second: generous for a pong on a working path.
+        self.answerTimeout = answerTimeout ?? min(interval / 2, .seconds(1))
     }
 
     public mutating func sent(payload: [UInt8], mark: UInt64, now: MonoTime, probeTimeout: Duration? = nil) {
@@ -54,6 +56,8 @@ public struct PingTracker: Sendable {
 
     public enum Verdict: Sendable, Equatable {
         case alive
+        /// One ping went unanswered and no other is out: send another now.
+        case missedOne
         /// Two pings went unanswered.
         case dead
         /// A probe went unanswered: the path is broken now, not after two intervals.
@@ -63,7 +67,8 @@ public struct PingTracker: Sendable {
     public func verdict(now: MonoTime) -> Verdict {
         let overdue = outstanding.filter { $0.deadline <= now }
         if overdue.contains(where: \.isProbe) { return .probeFailed }
-        return overdue.count >= 2 ? .dead : .alive
+        if overdue.count >= 2 { return .dead }
+        return overdue.count == 1 && outstanding.count == 1 ? .missedOne : .alive
     }
 
     /// When `verdict` may next change.

@@ -200,6 +200,7 @@ final class UpstreamConnection: WebSocketFrameSink {
     private func checkPings() {
         switch pings.verdict(now: MonoClock.now()) {
         case .alive: armPingDeadline()
+        case .missedOne: sendPing(probeTimeout: nil)
         case .dead: fail(ConnectionFailure(.network, "no answer to two pings"))
         case .probeFailed: fail(ConnectionFailure(.network, "probe unanswered"))
         }
@@ -233,18 +234,18 @@ final class UpstreamConnection: WebSocketFrameSink {
         return channel.closeFuture
     }
 
-    private func fail(_ failure: ConnectionFailure) {
+    private func fail(_ failure: ConnectionFailure, closeChannel: Bool = true) {
         guard phase != .closed else { return }
         let report = !silenced
         silenced = true
-        teardown()
+        teardown(closeChannel: closeChannel)
         if report { owner?.connection(self, ended: failure) }
     }
 
-    private func teardown() {
+    private func teardown(closeChannel: Bool = true) {
         stopTimers()
         phase = .closed
-        channel?.close(promise: nil)
+        if closeChannel { channel?.close(promise: nil) }
     }
 
     private func stopTimers() {
@@ -306,7 +307,8 @@ final class UpstreamConnection: WebSocketFrameSink {
 
     func webSocketViolation(code: UInt16, reason: String) {
         if !silenced { owner?.connectionViolation(self, code: code, reason: reason) }
-        fail(ConnectionFailure(.transport, "protocol violation by upstream: \(reason) (closed with \(code))"))
+        // The frame handler has sent the close frame and closes TCP once it is written.
+        fail(ConnectionFailure(.transport, "protocol violation by upstream: \(reason) (closed with \(code))"), closeChannel: false)
     }
 
     func webSocketWritabilityChanged(_ writable: Bool) {

@@ -116,9 +116,12 @@ final class WebSocketFrameHandler: ChannelDuplexHandler {
     private func violate(_ context: ChannelHandlerContext, _ code: UInt16, _ reason: String) {
         guard !broken else { return }
         broken = true
+        // The sink hears of it first (and leaves the channel to us); then the close frame goes
+        // out, and TCP closes once it is written.
         sink?.webSocketViolation(code: code, reason: reason)
         let frame = Self.closeFrame(code: code, reason: reason, allocator: context.channel.allocator)
-        context.writeAndFlush(wrapOutboundOut(frame)).whenComplete { _ in context.close(promise: nil) }
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(frame)).whenComplete { _ in channel.close(promise: nil) }
     }
 
     static func closeFrame(code: UInt16, reason: String, allocator: ByteBufferAllocator) -> WebSocketFrame {
