@@ -16,6 +16,9 @@ public struct TetherConfig: Sendable, Equatable {
 public enum UpstreamProtocol: String, Sendable, Equatable, CaseIterable {
     case openaiRealtime = "openai-realtime"
     case pcmStream = "pcm-stream"
+
+    /// Whether the brain can call robot tools (`tool.call` / `tool-result`).
+    public var supportsTools: Bool { self == .openaiRealtime }
 }
 
 public struct UpstreamConfig: Sendable, Equatable {

@@ -5,7 +5,6 @@
 public struct OpenAIRealtimeDialect: UpstreamDialect {
     public let name = UpstreamProtocol.openaiRealtime
     public let readyOnUpgrade = false
-    public let supportsTools = true
     let session: JSONObject
     let rate: Int
     private var sessionID: String?
@@ -93,13 +92,11 @@ public struct OpenAIRealtimeDialect: UpstreamDialect {
     }
 
     public mutating func decodeText(_ bytes: [UInt8]) -> [UpstreamInbound] {
-        let value: JSONValue
-        do {
-            value = try JSONParser.parse(bytes: bytes)
-        } catch {
-            return [.malformed("invalid JSON from upstream: \(error.description)")]
+        let type: String, value: JSONValue
+        switch UpstreamJSONMessage.parse(bytes, what: "event") {
+        case .message(let t, let v): (type, value) = (t, v)
+        case .malformed(let why): return [why]
         }
-        guard let type = value["type"]?.stringValue else { return [.malformed("event without a type")] }
         switch type {
         case "session.created":
             created = true

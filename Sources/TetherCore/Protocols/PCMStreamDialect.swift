@@ -3,7 +3,6 @@
 public struct PCMStreamDialect: UpstreamDialect {
     public let name = UpstreamProtocol.pcmStream
     public let readyOnUpgrade = true
-    public let supportsTools = false
     let rate: Int
 
     public init(rate: Int) { self.rate = rate }
@@ -26,13 +25,11 @@ public struct PCMStreamDialect: UpstreamDialect {
     public func toolOutput(callID: String, output: String) -> [UpstreamMessage] { [] }
 
     public mutating func decodeText(_ bytes: [UInt8]) -> [UpstreamInbound] {
-        let value: JSONValue
-        do {
-            value = try JSONParser.parse(bytes: bytes)
-        } catch {
-            return [.malformed("invalid JSON from upstream: \(error.description)")]
+        let type: String, value: JSONValue
+        switch UpstreamJSONMessage.parse(bytes, what: "control message") {
+        case .message(let t, let v): (type, value) = (t, v)
+        case .malformed(let why): return [why]
         }
-        guard let type = value["type"]?.stringValue else { return [.malformed("control message without a type")] }
         switch type {
         case "clear": return [.clear]
         case "speech_started": return [.speechStarted]

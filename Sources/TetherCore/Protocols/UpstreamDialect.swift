@@ -6,7 +6,6 @@ public protocol UpstreamDialect: Sendable {
     /// True when the session is usable as soon as the upgrade completes; otherwise it waits
     /// for `.sessionReady` (rule 1: handshake completion is an event, never a delay).
     var readyOnUpgrade: Bool { get }
-    var supportsTools: Bool { get }
     /// Messages sent right after the upgrade.
     func opening() -> [UpstreamMessage]
     /// One uplink audio message carrying `pcm` (PCM16 LE mono). Hot path.
@@ -64,5 +63,23 @@ public enum UpstreamDialects {
         case .openaiRealtime: return OpenAIRealtimeDialect(session: session, rate: rate)
         case .pcmStream: return PCMStreamDialect(rate: rate)
         }
+    }
+}
+
+/// Both dialects' control messages are JSON objects with a "type": this reads one, or says
+/// why it is malformed.
+enum UpstreamJSONMessage {
+    case message(type: String, value: JSONValue)
+    case malformed(UpstreamInbound)
+
+    static func parse(_ bytes: [UInt8], what: String) -> UpstreamJSONMessage {
+        let value: JSONValue
+        do {
+            value = try JSONParser.parse(bytes: bytes)
+        } catch {
+            return .malformed(.malformed("invalid JSON from upstream: \(error.description)"))
+        }
+        guard let type = value["type"]?.stringValue else { return .malformed(.malformed("\(what) without a type")) }
+        return .message(type: type, value: value)
     }
 }

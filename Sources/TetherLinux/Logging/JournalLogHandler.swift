@@ -5,27 +5,17 @@ import Logging
 /// Writes native journald records with `sd_journal_sendv`: the message, `PRIORITY`,
 /// `SYSLOG_IDENTIFIER`, where in the code it came from, and logger metadata as
 /// `TETHER_*` fields, so `journalctl -u tether TETHER_STATE=degraded` finds the records.
-public struct JournalLogHandler: LogHandler {
+public struct JournalLogHandler: TetherLogHandler {
     public var metadata: Logger.Metadata = [:]
     public var metadataProvider: Logger.MetadataProvider?
     private let label: String
-    private let levelSwitch: LogLevelSwitch
+    let levelSwitch: LogLevelSwitch
     private let identifier: String
 
     public init(label: String, identifier: String = "tetherd", levelSwitch: LogLevelSwitch) {
         self.label = label
         self.identifier = identifier
         self.levelSwitch = levelSwitch
-    }
-
-    public var logLevel: Logger.Level {
-        get { levelSwitch.level }
-        set { levelSwitch.level = newValue }
-    }
-
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
     }
 
     public func log(event: LogEvent) {

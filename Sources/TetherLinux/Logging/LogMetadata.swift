@@ -10,3 +10,21 @@ enum LogMetadata {
         return all
     }
 }
+
+/// What every tether log handler shares: metadata storage and a level read from the
+/// daemon-wide switch.
+protocol TetherLogHandler: LogHandler {
+    var levelSwitch: LogLevelSwitch { get }
+}
+
+extension TetherLogHandler {
+    public var logLevel: Logger.Level {
+        get { levelSwitch.level }
+        set { levelSwitch.level = newValue }
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+}

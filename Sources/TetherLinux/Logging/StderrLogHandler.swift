@@ -5,25 +5,15 @@ import TetherCore
 /// Readable one-line records on stderr for a developer's terminal (and for journald's stream
 /// capture when native records are not wanted):
 /// `2026-11-22T01:02:03.456Z warning session: link lost [state=degraded session=sess_1]`.
-public struct StderrLogHandler: LogHandler {
+public struct StderrLogHandler: TetherLogHandler {
     public var metadata: Logger.Metadata = [:]
     public var metadataProvider: Logger.MetadataProvider?
     private let label: String
-    private let levelSwitch: LogLevelSwitch
+    let levelSwitch: LogLevelSwitch
 
     public init(label: String, levelSwitch: LogLevelSwitch) {
         self.label = label
         self.levelSwitch = levelSwitch
-    }
-
-    public var logLevel: Logger.Level {
-        get { levelSwitch.level }
-        set { levelSwitch.level = newValue }
-    }
-
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
     }
 
     public func log(event: LogEvent) {

@@ -142,7 +142,7 @@ public final class SessionService: @unchecked Sendable {
 
     public func toolResult(callID: String, output: String) async -> Result<JSONValue?, ControlError> {
         await onLoop { () -> Result<JSONValue?, ControlError> in
-            guard self.dialectKind.supportsTools else {
+            guard self.settings.upstream.protocolKind.supportsTools else {
                 return .failure(ControlError(.unavailable, "\(self.settings.upstream.protocolKind.rawValue) has no tool calls"))
             }
             guard let pending = self.pendingTools.removeValue(forKey: callID) else {
@@ -347,10 +347,6 @@ public final class SessionService: @unchecked Sendable {
         if wrote { connection.flush() }
     }
 
-    private var dialectKind: any UpstreamDialect {
-        UpstreamDialects.make(settings.upstream.protocolKind, session: [:], rate: settings.rate)
-    }
-
     private func liveConnection() -> (UpstreamConnection, any UpstreamDialect)? {
         guard machine.state == .live, let g = machine.connectionGeneration, let c = connections[g], let d = dialects[g] else { return nil }
         return (c, d)
@@ -446,17 +442,18 @@ extension SessionService: UpstreamConnectionOwner {
     }
 
     func connection(_ connection: UpstreamConnection, text: [UInt8]) {
-        let g = connection.generation
-        guard connections[g] === connection, var dialect = dialects[g] else { return }
-        let inbound = dialect.decodeText(text)
-        dialects[g] = dialect
-        for item in inbound { handle(item, from: connection) }
+        decode(from: connection) { $0.decodeText(text) }
     }
 
     func connection(_ connection: UpstreamConnection, binary: [UInt8]) {
+        decode(from: connection) { $0.decodeBinary(binary) }
+    }
+
+    /// Runs the connection's own dialect (it keeps handshake state) over one message.
+    private func decode(from connection: UpstreamConnection, _ body: (inout any UpstreamDialect) -> [UpstreamInbound]) {
         let g = connection.generation
         guard connections[g] === connection, var dialect = dialects[g] else { return }
-        let inbound = dialect.decodeBinary(binary)
+        let inbound = body(&dialect)
         dialects[g] = dialect
         for item in inbound { handle(item, from: connection) }
     }
