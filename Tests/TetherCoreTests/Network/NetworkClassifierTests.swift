@@ -4,7 +4,7 @@ import Testing
 /// Table tests of classification, end to end from wire bytes: a base network, some netlink
 /// messages on top, and the delta the session must see. Noise must give an empty delta.
 @Suite struct NetworkClassifierTests {
-    static let lo: Int32 = 1, eth0: Int32 = 2, wlan0: Int32 = 3, tun0: Int32 = 4
+    static let lo: Int32 = 1, eth0: Int32 = 2, wlan0: Int32 = 3, tun0: Int32 = 4, usb0: Int32 = 5
 
     static let loopbackBase: [[UInt8]] = [
         NL.link(index: lo, flags: NL.upRunning | Netlink.InterfaceFlag.loopback, name: "lo"),
@@ -75,8 +75,18 @@ import Testing
         // Noise.
         Case(name: "link-local address", base: wired,
              then: [NL.address(index: eth0, "169.254.9.9", prefix: 16, scope: Netlink.Scope.link)], expected: noChange),
-        Case(name: "link-local address with global scope claimed", base: wired,
-             then: [NL.address(index: eth0, "fe80::99", prefix: 64)], expected: noChange),
+        // `ip addr add 169.254.9.9/16` gets global scope unless told otherwise: the address
+        // itself must be recognised, not only the scope.
+        Case(name: "better default through a link-local-only interface (v4)", base: wired,
+             then: [NL.link(index: usb0, name: "usb0"), NL.address(index: usb0, "169.254.9.9", prefix: 16),
+                    NL.route(oif: usb0, priority: 1)], expected: noChange),
+        Case(name: "better default through a link-local-only interface (v6)", base: wired,
+             then: [NL.link(index: usb0, name: "usb0"), NL.address(index: usb0, "fe80::99", prefix: 64),
+                    NL.route(family: Netlink.Family.inet6, oif: usb0, gateway: "fe80::1", priority: 1)],
+             expected: noChange),
+        Case(name: "better default through a multicast-only interface", base: wired,
+             then: [NL.link(index: usb0, name: "usb0"), NL.address(index: usb0, "ff05::2", prefix: 128),
+                    NL.route(family: Netlink.Family.inet6, oif: usb0, priority: 1)], expected: noChange),
         Case(name: "loopback changes", base: wired,
              then: [NL.address(index: lo, "127.0.0.2", prefix: 8, scope: Netlink.Scope.host),
                     NL.link(index: lo, flags: Netlink.InterfaceFlag.loopback, name: "lo")], expected: noChange),
