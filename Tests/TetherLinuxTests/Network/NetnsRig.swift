@@ -13,10 +13,25 @@ final class NetnsRig: Sendable {
 
     let name: String
 
+    static let prefix = "tether-nt-"
+
+    /// The name carries our PID, so that namespaces left by a killed test run (a cleanup
+    /// that never ran) can be told from those of a run still going, and reaped.
     init() throws {
+        NetnsRig.reapOrphans()
         var rng = SystemRandomNumberGenerator()
-        name = "tether-nt-" + String(rng.next() & 0xFFFF_FFFF, radix: 16)
+        name = NetnsRig.prefix + "\(getpid())-" + String(rng.next() & 0xFFFF_FFFF, radix: 16)
         try NetnsRig.run(["netns", "add", name])
+    }
+
+    /// Deletes `tether-nt-PID-*` namespaces whose PID is no longer a live process.
+    static func reapOrphans() {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/run/netns") else { return }
+        for name in names where name.hasPrefix(prefix) {
+            let fields = name.dropFirst(prefix.count).split(separator: "-")
+            guard fields.count == 2, let pid = Int32(fields[0]), pid != getpid() else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH { _ = try? run(["netns", "del", name]) }
+        }
     }
 
     /// `ip -n NAME args...`; throws with ip's stderr when it fails.
