@@ -1,0 +1,138 @@
+import Logging
+import Synchronization
+import TetherCore
+
+/// Watches the network through rtnetlink (rule 7) and tells the session what changed.
+///
+/// A dedicated thread (not the Swift concurrency pool) polls a netlink socket. It reads
+/// links, addresses and routes in full at start and whenever messages may have been lost,
+/// folds every notification into a `NetworkSnapshot`, re-derives the `NetworkView`,
+/// debounces (first change at once, a burst coalesced into one evaluation per `debounce`),
+/// classifies the change and, when it matters, publishes `network.online`,
+/// `network.offline` or `network.change` on the event bus and calls `onChange`.
+///
+/// The first evaluation after start is always reported (`delta.initial`, `online` set), so
+/// the session learns whether it may connect. `onChange` runs on the monitor thread and
+/// must return quickly: hand the news to the session and go. The loop beats heartbeat
+/// "network" at least every `heartbeatInterval`; a stuck callback stops the beats.
+public final class NetworkMonitor: Sendable {
+    public typealias ChangeHandler = @Sendable (NetworkView, NetworkDelta) -> Void
+
+    /// The loop name in `HealthRegistry`.
+    public static let loopName = "network"
+
+    private struct Running: Sendable {
+        var thread: JoinableThread
+        var wake: WakeChannel
+        var heartbeat: Heartbeat
+    }
+
+    private let config: NetworkConfig
+    private let bus: EventBus
+    private let health: HealthRegistry
+    private let settings: NetworkMonitorSettings
+    private let kindOf: NetworkSnapshot.KindLookup
+    private let openSocket: @Sendable () throws -> NetlinkSocket
+    private let logger: Logger
+    private let onChange: ChangeHandler
+    private let shared = NetworkMonitorShared()
+    private let running = Mutex<Running?>(nil)
+
+    /// - Parameters:
+    ///   - config: `network:` from tether.yaml (`watch`, `ignore_interfaces`, `debounce`).
+    ///     `probe_timeout` is the session's business: it bounds the probe `onChange` triggers.
+    ///   - heartbeatInterval: the loop beats at least this often (`WatchdogTiming.heartbeatInterval`).
+    ///   - kindLookup: Wi-Fi / Ethernet / other per interface; defaults to sysfs.
+    ///   - openSocket: how to open the netlink socket; tests open it inside a namespace.
+    public init(config: NetworkConfig, bus: EventBus, health: HealthRegistry, heartbeatInterval: Duration,
+                kindLookup: NetworkSnapshot.KindLookup? = nil,
+                openSocket: (@Sendable () throws -> NetlinkSocket)? = nil,
+                logger: Logger = Logger(label: "tether.network"),
+                onChange: @escaping ChangeHandler) {
+        self.config = config
+        self.bus = bus
+        self.health = health
+        self.settings = NetworkMonitorSettings(ignoreInterfaces: config.ignoreInterfaces, debounce: config.debounce,
+                                               heartbeatInterval: max(heartbeatInterval, .milliseconds(1)))
+        if let kindLookup {
+            self.kindOf = kindLookup
+        } else {
+            let probe = InterfaceKindProbe()
+            self.kindOf = { probe.kind(of: $0) }
+        }
+        self.openSocket = openSocket ?? { try NetlinkSocket() }
+        self.logger = logger
+        self.onChange = onChange
+    }
+
+    /// Opens the socket and starts the thread. With `watch: false` it does nothing: no
+    /// thread, no heartbeat, and `status` says the network is not watched.
+    /// Throws `NetlinkSocketError` when the socket cannot be opened.
+    public func start() throws {
+        guard config.watch else { return }
+        try running.withLock { running in
+            guard running == nil else { return }
+            shared.state.withLock { $0.stopRequested = false }
+            let socket = try openSocket()
+            let wake: WakeChannel
+            do { wake = try WakeChannel() } catch {
+                socket.close()
+                throw error
+            }
+            let heartbeat = health.register(NetworkMonitor.loopName)
+            let (openSocket, settings, shared, bus, kindOf, logger, onChange) =
+                (self.openSocket, self.settings, self.shared, self.bus, self.kindOf, self.logger, self.onChange)
+            do {
+                let thread = try JoinableThread(name: "tether-network") {
+                    NetworkMonitorLoop(socket: socket, openSocket: openSocket, wake: wake, settings: settings,
+                                       shared: shared, heartbeat: heartbeat, bus: bus, kindOf: kindOf, logger: logger,
+                                       onChange: onChange).run()
+                }
+                running = Running(thread: thread, wake: wake, heartbeat: heartbeat)
+            } catch {
+                heartbeat.retire()
+                socket.close()
+                throw error
+            }
+        }
+    }
+
+    /// Stops the thread and waits for it (it wakes at once), then stops the heartbeat.
+    /// Idempotent. Called from `onChange` it only asks the loop to end.
+    public func stop() {
+        guard let current = running.withLock({ $0 }) else { return }
+        shared.state.withLock { $0.stopRequested = true }
+        current.wake.wake()
+        if current.thread.isCurrent { return }
+        current.thread.join()
+        current.heartbeat.retire()
+        running.withLock { $0 = nil }
+    }
+
+    /// The view as last evaluated (offline until the first dump is in).
+    public var view: NetworkView { shared.state.withLock { $0.view } }
+
+    /// Whether the first full read of the tables has been evaluated.
+    public var isReady: Bool { shared.state.withLock { $0.ready } }
+
+    public var stats: NetworkMonitorStats { shared.state.withLock { $0.stats } }
+
+    /// `status.network`: `{online, default_interface, kind, addresses}`; with `watch: false`,
+    /// `online` is null (unknown) and `watch` is false.
+    public var status: JSONObject {
+        guard config.watch else {
+            var object = NetworkView.offline.statusJSON
+            object["online"] = .null
+            object["watch"] = false
+            return object
+        }
+        return view.statusJSON
+    }
+
+    /// Interface name → usable, as the monitor last saw it. For tests that must know the
+    /// monitor has caught up with a change before asserting what did not happen.
+    var usableInterfaces: [String: Bool] { shared.state.withLock { $0.usable } }
+
+    /// The view the snapshot gives right now, before debouncing.
+    var derivedView: NetworkView? { shared.state.withLock { $0.derived } }
+}
