@@ -61,8 +61,20 @@ struct TetherDaemon: AsyncParsableCommand {
         } catch {
             Self.fail("control.socket: cannot serve \(loaded.config.control.socket): \(error)", code: .configuration)
         }
+        // rtnetlink decides when the session may spend attempts: offline pauses it at once,
+        // online reconnects at once, a moved route or address makes it probe the live link.
+        let network = NetworkMonitor(config: loaded.config.network, bus: events, health: health,
+                                     heartbeatInterval: timing.heartbeatInterval, logger: Logger(label: "network")) { _, delta in
+            switch delta.online {
+            case false?: session.networkWentOffline()
+            case true?: session.networkCameOnline()
+            case nil: session.networkChanged()
+            }
+        }
         var parts = Supervisor.Subsystems(session: session)
         parts.control = control
+        parts.network = network
+        parts.networkWatched = loaded.config.network.watch
         supervisor.attach(parts)
 
         var services: [any Service] = []
@@ -71,6 +83,7 @@ struct TetherDaemon: AsyncParsableCommand {
             services.append(WatchdogService(timing: timing, health: health, notifier: notifier, logger: Logger(label: "watchdog")))
         }
         services.append(ControlService(server: control, health: health, interval: timing.heartbeatInterval))
+        services.append(NetworkMonitorService(monitor: network))
         services.append(SessionRunner(session: session))
         services.append(ReloadService(supervisor: supervisor))
         services.append(LifecycleService(notifier: notifier, logger: logger))

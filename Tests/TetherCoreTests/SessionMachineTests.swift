@@ -47,6 +47,7 @@ import Testing
         var all: [SessionAction] = []
         all += m.networkWentOffline(now: Self.t(1000))
         #expect(m.state == .degraded)
+        #expect(all.first == .suspend(generation: 1), "no pings into a dead link")
         #expect(Self.connects(all).isEmpty, "no attempts while offline")
         all += m.networkCameOnline(now: Self.t(2500))
         // The old connection is kept and probed rather than replaced.
@@ -80,8 +81,9 @@ import Testing
         all += m.tick(now: Self.t(4000))
         #expect(Self.lostCount(all) == 1)
         #expect(m.state == .offline)
-        // The kept connection is closed once grace expires.
-        #expect(all.contains(.close(generation: 1, code: .goingAway)))
+        // The kept connection is reset, not closed: a close frame cannot cross a dead link.
+        #expect(all.contains(.abort(generation: 1)))
+        #expect(!all.contains(.close(generation: 1, code: .goingAway)))
         // Its late failure report is stale and must not produce a second loss.
         all += m.failed(generation: 1, ConnectionFailure(.network, "no answer to two pings"), now: Self.t(6000))
         all += m.tick(now: Self.t(20_000))

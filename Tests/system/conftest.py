@@ -159,7 +159,8 @@ def fd_count(pid):
 class Daemon:
     """The real tetherd binary with a configuration built from a dict (JSON is YAML)."""
 
-    def __init__(self, tmp, config=None, env=None, notify=True, api_key=True, args=()):
+    def __init__(self, tmp, config=None, env=None, notify=True, api_key=True, args=(), netns=None):
+        self.netns = netns
         self.tmp = pathlib.Path(tmp)
         self.tmp.mkdir(parents=True, exist_ok=True)
         self.socket_path = self.tmp / "control.sock"
@@ -192,7 +193,8 @@ class Daemon:
 
     def start(self, wait_ready=True):
         self.stderr_file = open(self.stderr_path, "wb")
-        self.proc = subprocess.Popen([str(BIN / "tetherd"), "--config", str(self.config_path), *self.args],
+        prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
+        self.proc = subprocess.Popen([*prefix, str(BIN / "tetherd"), "--config", str(self.config_path), *self.args],
                                      env=self.env, stdout=self.stderr_file, stderr=subprocess.STDOUT)
         if wait_ready:
             wait_until(lambda: self.socket_path.exists() or self.proc.poll() is not None, 20, what="control socket")

@@ -30,8 +30,10 @@ class PeerConnection:
 class PythonPeer:
     """Runs on its own asyncio loop in a thread. `port` is picked by the OS."""
 
-    def __init__(self, api_key=None, stall_pongs=False):
+    def __init__(self, api_key=None, host="127.0.0.1", netns=None):
         self.api_key = api_key
+        self.host = host
+        self.netns = netns
         self.connections = []
         self.lock = threading.Lock()
         self.refuse_status = None
@@ -44,13 +46,17 @@ class PythonPeer:
     # -- lifecycle -----------------------------------------------------------------------
 
     def _run(self):
+        if self.netns:
+            # Only this thread (and so the server's sockets) lives in the brain's namespace.
+            from netns import enter
+            enter(self.netns)
         asyncio.set_event_loop(self.loop)
         self.loop.run_until_complete(self._start())
         self.ready.set()
         self.loop.run_forever()
 
     async def _start(self):
-        self.server = await serve(self._handle, "127.0.0.1", 0, process_request=self._process_request,
+        self.server = await serve(self._handle, self.host, 0, process_request=self._process_request,
                                   max_size=16 << 20, ping_interval=None, compression=None)
         self.port = self.server.sockets[0].getsockname()[1]
 
@@ -64,7 +70,7 @@ class PythonPeer:
         self.loop.call_soon_threadsafe(self.loop.stop)
 
     def url(self, path="/pcm"):
-        return f"ws://127.0.0.1:{self.port}{path}"
+        return f"ws://{self.host}:{self.port}{path}"
 
     def call(self, coroutine_fn, *args):
         return asyncio.run_coroutine_threadsafe(coroutine_fn(*args), self.loop).result(10)

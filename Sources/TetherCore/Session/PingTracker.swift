@@ -75,4 +75,10 @@ public struct PingTracker: Sendable {
     public var nextDeadline: MonoTime? { outstanding.map(\.deadline).min() }
 
     public var hasProbeOutstanding: Bool { outstanding.contains(where: \.isProbe) }
+
+    /// Forget the pings in flight: the network went away under them, so their silence says
+    /// nothing about the peer. A pong that still arrives is simply unmatched.
+    public mutating func forgetOutstanding() {
+        outstanding.removeAll()
+    }
 }

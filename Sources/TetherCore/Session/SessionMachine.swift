@@ -175,7 +175,9 @@ public struct SessionMachine: Sendable {
         var actions: [SessionAction] = []
         switch state {
         case .live:
-            // Keep the socket: if the link returns inside grace, a probe may find it alive.
+            // Keep the socket, quiet: if the link returns inside grace, a probe may find it
+            // alive, and pings sent into a dead link would only get it declared dead.
+            if let c = connection { actions.append(.suspend(generation: c)) }
             beginOutage(now: now, failure: ConnectionFailure(.network, "network offline"), into: &actions)
         case .connecting, .reconnecting:
             abandonAttempt(into: &actions)
@@ -278,7 +280,10 @@ public struct SessionMachine: Sendable {
                 actions.append(.emit(.lost(reason: lossReason)))
                 if let c = connection {
                     // A connection that has not proven itself within grace is not trusted.
-                    actions.append(.close(generation: c, code: .goingAway))
+                    // With the network down a close frame cannot arrive, and the kernel would go on
+                    // retransmitting into the dead link, keeping the neighbour entry resolving
+                    // when the link returns and so delaying the next connect: reset instead.
+                    actions.append(networkOnline ? .close(generation: c, code: .goingAway) : .abort(generation: c))
                     connection = nil
                 }
                 if networkOnline {
@@ -389,8 +394,12 @@ public enum SessionAction: Sendable, Equatable {
     case connect(generation: UInt64)
     /// Close (or abandon) the connection or attempt of this generation. Idempotent.
     case close(generation: UInt64, code: CloseCode)
+    /// Drop the connection at once (TCP reset, no close frame): the network is down.
+    case abort(generation: UInt64)
     /// Ping the connection of this generation and report `probeSucceeded` or `failed`.
     case probe(generation: UInt64)
+    /// The network is down: stop pinging this connection (it cannot answer) until a probe.
+    case suspend(generation: UInt64)
     case emit(SessionEvent)
 }
 

@@ -8,6 +8,8 @@ public final class Supervisor: ControlCommandHandler, Sendable {
     public struct Subsystems: Sendable {
         public var session: SessionService
         public var control: ControlServer?
+        public var network: NetworkMonitor?
+        public var networkWatched = false
         public init(session: SessionService) { self.session = session }
     }
 
@@ -136,7 +138,7 @@ public final class Supervisor: ControlCommandHandler, Sendable {
     public func status() async -> JSONObject {
         guard let parts else { return [:] }
         var result = await parts.session.status()
-        result["network"] = ["online": .null, "default_interface": .null, "watch": false]
+        result["network"] = .object(parts.network?.status ?? ["online": .null, "default_interface": .null, "watch": false])
         result["audio"] = [
             "capture": ["state": "unavailable", "device": .null, "xruns": 0],
             "playback": ["state": "unavailable", "device": .null, "underruns": 0],
@@ -150,7 +152,8 @@ public final class Supervisor: ControlCommandHandler, Sendable {
 
     func refreshStatusLine() {
         guard let parts else { return }
-        let line = parts.session.statusLine(networkOnline: nil, muted: false).text
+        let online = parts.networkWatched ? parts.network?.view.online : nil
+        let line = parts.session.statusLine(networkOnline: online, muted: false).text
         let changed = lastStatusLine.withLock { last in
             defer { last = line }
             return last != line

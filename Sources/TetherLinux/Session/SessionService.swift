@@ -233,8 +233,16 @@ public final class SessionService: @unchecked Sendable {
                     connection.closedFuture().whenComplete { _ in self.closing[key] = nil }
                 }
                 dialects[generation] = nil
+            case .abort(let generation):
+                if let connection = connections.removeValue(forKey: generation) {
+                    dropAudioConnection(generation)
+                    connection.abort()
+                }
+                dialects[generation] = nil
             case .probe(let generation):
                 connections[generation]?.probe(timeout: settings.probeTimeout)
+            case .suspend(let generation):
+                connections[generation]?.suspendLiveness()
             case .emit(let event):
                 publish(event)
             }
@@ -286,7 +294,9 @@ public final class SessionService: @unchecked Sendable {
                         metadata: ["state": .string(to.rawValue), "session": .string(sessionID ?? "-")])
             events.publish("session.state", ["from": .string(from.rawValue), "to": .string(to.rawValue), "reason": .string(reason)])
         case .live(let generation, let afterMs):
-            logger.notice("session live", metadata: ["session": .string(sessionID ?? "-"), "generation": "\(generation)", "after_ms": "\(afterMs)"])
+            let timeline = connections[generation].map { "\($0.timeline)" } ?? "-"
+            logger.notice("session live", metadata: ["session": .string(sessionID ?? "-"), "generation": "\(generation)",
+                                                     "after_ms": "\(afterMs)", "connect": .string(timeline)])
             events.publish("session.live", ["id": JSONValue(sessionID), "generation": .number(Double(generation)), "after_ms": .number(Double(afterMs))])
         case .blip(let durationMs):
             logger.notice("link blip of \(durationMs) ms ridden out")

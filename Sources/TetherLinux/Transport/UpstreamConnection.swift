@@ -52,6 +52,8 @@ final class UpstreamConnection: WebSocketFrameSink {
     /// Set once the owner must hear nothing more (it closed us, or we already reported).
     private var silenced = false
     private(set) var ready = false
+    /// When each phase finished, for the journal: where a slow connect spent its time.
+    private(set) var timeline = ConnectTimeline()
 
     init(generation: UInt64, loop: any EventLoop, settings: UpstreamConnectionSettings, owner: any UpstreamConnectionOwner) {
         self.generation = generation
@@ -68,6 +70,7 @@ final class UpstreamConnection: WebSocketFrameSink {
     // MARK: Lifecycle
 
     func start() {
+        timeline.started = MonoClock.now()
         let me = NIOLoopBound(self, eventLoop: loop)
         handshakeTimer = loop.scheduleTask(in: .nanoseconds(settings.handshakeTimeout.nanoseconds)) {
             me.value.fail(ConnectionFailure(.network, "handshake timed out after \(DurationText.format(me.value.settings.handshakeTimeout))"))
@@ -99,7 +102,14 @@ final class UpstreamConnection: WebSocketFrameSink {
                         onError: { error in me.value.fail(ConnectionFailure(.transport, Self.describe(error))) }))
                 }
             }
-        bootstrap.connect(host: url.host, port: url.port).whenComplete { result in
+        // An address literal needs no resolver (and no Happy Eyeballs delays); a name does.
+        let connecting: EventLoopFuture<any Channel>
+        if let address = try? SocketAddress(ipAddress: url.host, port: url.port) {
+            connecting = bootstrap.connect(to: address)
+        } else {
+            connecting = bootstrap.connect(host: url.host, port: url.port)
+        }
+        connecting.whenComplete { result in
             let connection = me.value
             switch result {
             case .success(let channel):
@@ -109,6 +119,7 @@ final class UpstreamConnection: WebSocketFrameSink {
                 }
                 connection.channel = channel
                 connection.phase = .upgrading
+                connection.timeline.connected = MonoClock.now()
             case .failure(let error):
                 connection.fail(ConnectionFailure(.transport, "connect to \(url.host):\(url.port) failed: \(Self.describe(error))"))
             }
@@ -118,6 +129,7 @@ final class UpstreamConnection: WebSocketFrameSink {
     private func upgraded(context: ChannelHandlerContext, leftover: ByteBuffer) {
         guard phase == .upgrading || phase == .connecting else { return }
         phase = .open
+        timeline.upgraded = MonoClock.now()
         let pipeline = context.pipeline.syncOperations
         do {
             try pipeline.addHandlers(
@@ -138,8 +150,13 @@ final class UpstreamConnection: WebSocketFrameSink {
     func markReady() {
         guard !ready, phase == .open else { return }
         ready = true
+        timeline.ready = MonoClock.now()
         handshakeTimer?.cancel()
         handshakeTimer = nil
+        startPingTimer()
+    }
+
+    private func startPingTimer() {
         let me = NIOLoopBound(self, eventLoop: loop)
         let interval = TimeAmount.nanoseconds(settings.pingInterval.nanoseconds)
         pingTimer = loop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in me.value.sendPing(probeTimeout: nil) }
@@ -171,9 +188,20 @@ final class UpstreamConnection: WebSocketFrameSink {
         return WebSocketFrame(fin: true, opcode: opcode, maskKey: .random(), data: buffer)
     }
 
-    /// An extra ping whose pong must come within `timeout`, to test the path right now.
+    /// An extra ping whose pong must come within `timeout`, to test the path right now. Also
+    /// resumes regular pings after `suspendLiveness`.
     func probe(timeout: Duration) {
+        if ready && pingTimer == nil && phase == .open { startPingTimer() }
         sendPing(probeTimeout: timeout)
+    }
+
+    /// The network is down: no pings (nothing can answer them), no verdicts, until `probe`.
+    func suspendLiveness() {
+        pingTimer?.cancel()
+        pingTimer = nil
+        pingDeadlineTimer?.cancel()
+        pingDeadlineTimer = nil
+        pings.forgetOutstanding()
     }
 
     private func sendPing(probeTimeout: Duration?) {
@@ -226,6 +254,24 @@ final class UpstreamConnection: WebSocketFrameSink {
             let me = NIOLoopBound(self, eventLoop: loop)
             closeTimer = loop.scheduleTask(in: .nanoseconds(settings.closeWait.nanoseconds)) { me.value.teardown() }
         }
+    }
+
+    /// Drops the connection with a TCP reset: no close frame, and no retransmissions left
+    /// behind in the kernel. For a dead link, where nothing would arrive anyway.
+    func abort() {
+        silenced = true
+        guard phase != .closed else { return }
+        stopTimers()
+        phase = .closed
+        guard let channel else { return }
+        guard let provider = channel as? any SocketOptionProvider else {
+            channel.close(promise: nil)
+            return
+        }
+        // SO_LINGER with a zero timeout makes close() send a reset and free the socket.
+        provider.unsafeSetSocketOption(level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_LINGER),
+                                       value: linger(l_onoff: 1, l_linger: 0))
+            .whenComplete { _ in channel.close(promise: nil) }
     }
 
     /// Completes when the connection is fully closed.
@@ -357,5 +403,19 @@ private final class ConnectionEventsHandler: ChannelInboundHandler, RemovableCha
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         onError(error)
         context.close(promise: nil)
+    }
+}
+
+/// The phases of one connection attempt, for diagnosing slow connects.
+struct ConnectTimeline: CustomStringConvertible {
+    var started: MonoTime?
+    var connected: MonoTime?
+    var upgraded: MonoTime?
+    var ready: MonoTime?
+
+    var description: String {
+        guard let started else { return "not started" }
+        func ms(_ t: MonoTime?) -> String { t.map { "\((($0 - started).nanoseconds) / 1_000_000) ms" } ?? "-" }
+        return "tcp \(ms(connected)), upgrade \(ms(upgraded)), ready \(ms(ready))"
     }
 }
