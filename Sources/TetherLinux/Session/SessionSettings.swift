@@ -38,6 +38,13 @@ public protocol UpstreamCredentials: Sendable {
     func authorization() async -> Result<Secret?, ConnectionFailure>
     /// True when `authorization()` answers at once without I/O (no task hop needed).
     var immediate: Secret?? { get }
+    /// The upstream refused what `authorization()` returned (HTTP 401/403 on the upgrade):
+    /// a cached token must not be offered again.
+    func upstreamRefused()
+}
+
+extension UpstreamCredentials {
+    public func upstreamRefused() {}
 }
 
 public struct StaticCredentials: UpstreamCredentials {
