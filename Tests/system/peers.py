@@ -30,10 +30,13 @@ class PeerConnection:
 class PythonPeer:
     """Runs on its own asyncio loop in a thread. `port` is picked by the OS."""
 
-    def __init__(self, api_key=None, host="127.0.0.1", netns=None):
+    def __init__(self, api_key=None, host="127.0.0.1", netns=None, accepted_keys=None):
         self.api_key = api_key
         self.host = host
         self.netns = netns
+        # When set (a set the test may grow while the peer runs), any of these keys is let in
+        # instead of `api_key`: tokens handed out by a token endpoint, or a rotated key.
+        self.accepted_keys = accepted_keys
         self.connections = []
         self.lock = threading.Lock()
         self.refuse_status = None
@@ -80,9 +83,14 @@ class PythonPeer:
     def _process_request(self, connection, request):
         if self.refuse_status:
             return connection.respond(self.refuse_status, "refused by the test\n")
-        if self.api_key is not None and request.headers.get("Authorization") != f"Bearer {self.api_key}":
+        if not self._authorized(request.headers.get("Authorization")):
             return connection.respond(401, "bad key\n")
         return None
+
+    def _authorized(self, header):
+        if self.accepted_keys is not None:
+            return header in {f"Bearer {key}" for key in set(self.accepted_keys)}
+        return self.api_key is None or header == f"Bearer {self.api_key}"
 
     async def _handle(self, ws):
         with self.lock:

@@ -80,8 +80,16 @@ public enum ConfigLoader {
                 token.body = try t.optionalString("body")
             }
         }
-        if let f = try t.string("field") { token.field = f }
-        if let f = try t.string("expires_field") { token.expiresField = f }
+        for key in ["field", "expires_field"] {
+            guard let path = try t.string(key) else { continue }
+            guard !path.isEmpty, !path.split(separator: ".", omittingEmptySubsequences: false).contains(where: \.isEmpty) else {
+                throw t.error(key, "must be a dotted path such as value or client_secret.value")
+            }
+            if key == "field" { token.field = path } else { token.expiresField = path }
+        }
+        if token.method == .get && token.body != nil {
+            throw t.error("body", "is sent only with method POST")
+        }
         if let d = try t.duration("refresh_before", min: .zero, max: .seconds(86400)) { token.refreshBefore = d }
         if let d = try t.duration("connect_timeout", min: .milliseconds(100), max: .seconds(300)) { token.connectTimeout = d }
         if let d = try t.duration("timeout", min: .milliseconds(100), max: .seconds(300)) { token.timeout = d }

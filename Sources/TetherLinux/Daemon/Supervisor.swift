@@ -121,6 +121,7 @@ public final class Supervisor: ControlCommandHandler, Sendable {
             events.publish("error", ["code": "config_error", "message": .string(error.description)])
             return .failure(ControlError(.invalidArgument, "configuration not reloaded: \(error.description)"))
         }
+        next.carryTokenCache(from: configuration)
         let previous = current.withLock { c in defer { c = next }; return c }
         for warning in next.warnings { logger.warning("\(warning)") }
         levelSwitch.level = next.config.log.level

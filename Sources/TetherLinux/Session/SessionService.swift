@@ -322,7 +322,10 @@ public final class SessionService: @unchecked Sendable {
                 case .failure(let failure):
                     // The attempt may have been abandoned while credentials were fetched.
                     guard self.machine.attemptGeneration == generation else { return }
+                    let repeated = self.lastError == failure.detail
                     self.lastError = failure.detail
+                    self.logger.log(level: repeated ? .debug : .warning, "no credentials for the upstream: \(failure.detail)",
+                                    metadata: ["generation": "\(generation)"])
                     self.perform(self.machine.failed(generation: generation, failure, now: MonoClock.now(), random: .random(in: 0..<1)))
                 }
             }
@@ -490,6 +493,9 @@ extension SessionService: UpstreamConnectionOwner {
         let repeated = lastError == failure.detail
         lastError = failure.detail
         logger.log(level: repeated ? .debug : .warning, "upstream connection ended: \(failure.detail)", metadata: ["generation": "\(g)"])
+        // A refused attempt (401/403 on the upgrade) means the credential it presented is no
+        // good: a cached token must not be offered again.
+        if failure.kind == .refused && machine.attemptGeneration == g { settings.credentials.upstreamRefused() }
         perform(machine.failed(generation: g, failure, now: MonoClock.now(), random: .random(in: 0..<1)))
     }
 

@@ -24,11 +24,14 @@ public struct SessionSettings: Sendable {
 
     /// True when a live session must be replaced to honour the new settings (rule 8: a
     /// reload of the upstream closes the old session at once and starts a fresh one).
+    ///
+    /// Credentials are deliberately not compared (the key, the key file, `upstream.token`):
+    /// they are only presented when a connection is opened, so a rotated key or a new token
+    /// endpoint takes effect at the next connection and never tears down a working session.
     public func upstreamDiffers(from other: SessionSettings) -> Bool {
         upstream.url != other.upstream.url || upstream.protocolKind != other.upstream.protocolKind
             || upstream.headers != other.upstream.headers || upstream.session != other.upstream.session
-            || upstream.caFile != other.upstream.caFile || upstream.token != other.upstream.token
-            || rate != other.rate
+            || upstream.caFile != other.upstream.caFile || rate != other.rate
     }
 }
 
@@ -38,6 +41,13 @@ public protocol UpstreamCredentials: Sendable {
     func authorization() async -> Result<Secret?, ConnectionFailure>
     /// True when `authorization()` answers at once without I/O (no task hop needed).
     var immediate: Secret?? { get }
+    /// The upstream refused what `authorization()` returned (HTTP 401/403 on the upgrade):
+    /// a cached token must not be offered again.
+    func upstreamRefused()
+}
+
+extension UpstreamCredentials {
+    public func upstreamRefused() {}
 }
 
 public struct StaticCredentials: UpstreamCredentials {
