@@ -88,7 +88,14 @@ struct ControlClient {
     mutating func request(_ object: JSONObject) throws -> JSONValue {
         var request = object
         request["id"] = 1
-        try send(request)
+        do {
+            try send(request)
+        } catch {
+            // A daemon that refuses us (not allowed, too many clients) says why and hangs up,
+            // possibly before our request is written: read its one line before giving up.
+            if let line = try? readLine(), let value = try? JSONParser.parse(bytes: line) { return value }
+            throw error
+        }
         while let line = try readLine() {
             guard let value = try? JSONParser.parse(bytes: line) else { continue }
             if value["event"] != nil { continue }

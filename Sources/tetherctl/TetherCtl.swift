@@ -6,6 +6,12 @@ import TetherCore
 /// Exit codes: 0 ok, 1 the daemon refused the command, 69 the daemon is unreachable.
 @main
 struct TetherCtl: ParsableCommand {
+    static func main() {
+        // A daemon that hangs up on us must not kill us with SIGPIPE: we want to say why.
+        signal(SIGPIPE, SIG_IGN)
+        main(nil)
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "tetherctl",
         abstract: "Control and watch tetherd.",
