@@ -51,10 +51,11 @@ final class PCMStreamSession: MockSession {
         }
     }
 
-    /// clear (when a response may still be playing) then speech_started; stops sending.
-    private func speechStarted() {
+    /// clear (when a response may still be playing, or always when `forceClear`) then
+    /// speech_started; stops sending.
+    private func speechStarted(forceClear: Bool = false) {
         state?.stats.speechStarted += 1
-        if isResponding || WallClock.monotonicNanoseconds() < playbackEndsAtNs {
+        if forceClear || isResponding || WallClock.monotonicNanoseconds() < playbackEndsAtNs {
             connection?.sendJSON(["type": "clear"])
             playbackEndsAtNs = 0
         }
@@ -82,7 +83,7 @@ final class PCMStreamSession: MockSession {
 
     func receivedInvalidJSON(_ text: String, error: String) {}
 
-    func injectSpeechStarted() { speechStarted() }
+    func injectSpeechStarted() { speechStarted(forceClear: true) }
 
     func say(ms: Int) {
         startResponse(.tone(ToneGenerator(sampleRate: options.sampleRate),

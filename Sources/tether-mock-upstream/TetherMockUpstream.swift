@@ -49,7 +49,7 @@ struct TetherMockUpstream: ParsableCommand {
     @Option(help: "Length of one response audio chunk (ms).")
     var chunkMs = 100
 
-    @Option(help: "Fault from the start: refuse the next N upgrades with 401 (-1: all).")
+    @Option(parsing: .unconditional, help: "Fault from the start: refuse the next N upgrades with 401 (-1: all).")
     var refuseAuth = 0
 
     @Option(help: "Fault from the start: delay each handshake by MS.")

@@ -61,6 +61,12 @@ final class WebSocketConnection: ChannelInboundHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        guard context.channel.isActive else {
+            // The client left while the upgrade was being answered: nothing was opened.
+            finished = true
+            closeState = .closed
+            return
+        }
         let session: any MockSession =
             switch kind {
             case .openAIRealtime: RealtimeSession(connection: self)
