@@ -624,3 +624,53 @@ def test_sigterm_sends_going_away_and_exits_zero(mock_factory):
         assert closed.value.rcvd.code == 1001
     close_line = [l for l in mock.lines("connections.jsonl") if l["event"] == "close"][0]
     assert close_line["closed_by"] == "server" and close_line["close_code"] == 1001
+
+
+def _extra_fields(model, where):
+    from pydantic import BaseModel
+    found = []
+    if isinstance(model, BaseModel):
+        if model.model_extra:
+            found.append((where, sorted(model.model_extra)))
+        for name in type(model).model_fields:
+            found += _extra_fields(getattr(model, name), f"{where}.{name}")
+    elif isinstance(model, list):
+        for i, item in enumerate(model):
+            found += _extra_fields(item, f"{where}[{i}]")
+    return found
+
+
+def test_openai_server_events_match_the_ga_types(mock):
+    """Every server event the mock sends parses as the openai package's RealtimeServerEvent, with
+    no fields the types do not know (the session object's id/object/expires_at excepted: the
+    real API sends them too)."""
+    pytest.importorskip("openai")
+    from pydantic import TypeAdapter
+    from openai.types.realtime import RealtimeServerEvent
+    adapter = TypeAdapter(RealtimeServerEvent)
+    seen = []
+    with mock.connect() as ws:
+        ws.send(json.dumps({"type": "session.update", "session": {"type": "realtime"}}))
+        for chunk in chunks(tone(300) + silence(600)):
+            ws.send(append_event(chunk))
+        seen += recv_until(ws, "response.done", timeout=10)
+        ws.send(json.dumps({"type": "conversation.item.create", "item": {
+            "type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}}))
+        ws.send(json.dumps({"type": "response.create"}))
+        seen += recv_until(ws, "response.output_audio.delta")
+        ws.send(json.dumps({"type": "response.cancel"}))
+        seen += recv_until(ws, "response.done")
+        mock.post("function-call", name="f", arguments="{}")
+        seen += recv_until(ws, "response.done")
+        ws.send(json.dumps({"type": "input_audio_buffer.clear"}))
+        ws.send(json.dumps({"type": "bogus"}))
+        seen += recv_until(ws, "error")
+    types = {e["type"] for e in seen}
+    assert {"session.created", "session.updated", "input_audio_buffer.speech_started",
+            "response.output_audio.delta", "response.function_call_arguments.done",
+            "input_audio_buffer.cleared", "error"} <= types
+    for event in seen:
+        model = adapter.validate_python(event)
+        extras = [x for x in _extra_fields(model, event["type"])
+                  if not (x[0].endswith(".session") and set(x[1]) <= {"id", "object", "expires_at"})]
+        assert not extras, extras
