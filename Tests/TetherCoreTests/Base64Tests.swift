@@ -24,16 +24,7 @@ private enum ReferenceBase64 {
     }
 }
 
-/// SplitMix64: deterministic test data without Foundation.
-private struct TestRandom {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+extension SplitMix64 {
     mutating func bytes(_ n: Int) -> [UInt8] { (0..<n).map { _ in UInt8(truncatingIfNeeded: next()) } }
 }
 
@@ -55,7 +46,7 @@ private struct TestRandom {
     }
 
     @Test func randomLengthsMatchReference() {
-        var random = TestRandom(state: 42)
+        var random = SplitMix64(seed: 42)
         for length in 0...200 {
             let bytes = random.bytes(length)
             let text = Base64.encode(bytes)
@@ -67,7 +58,7 @@ private struct TestRandom {
     }
 
     @Test func pcmSizedFrameRoundTrips() {
-        var random = TestRandom(state: 7)
+        var random = SplitMix64(seed: 7)
         let frame = random.bytes(4800)  // 100 ms of 24 kHz PCM16
         let text = Base64.encode(frame)
         #expect(text.utf8.count == 6400)
