@@ -1,0 +1,676 @@
+"""System tests of tether-mock-upstream: the real binary against the independent `websockets`
+client. Every wait has a deadline; nothing sleeps blindly.
+
+Run: TETHER_BIN_DIR=.build/debug .venv/bin/pytest Tests/system/test_mock_upstream.py
+"""
+
+import base64
+import json
+import math
+import os
+import selectors
+import signal
+import socket
+import struct
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import connect
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN_DIR = Path(os.environ.get("TETHER_BIN_DIR", ROOT / ".build" / "debug"))
+MOCK = BIN_DIR / "tether-mock-upstream"
+RATE = 24000
+FRAME_BYTES = RATE // 50 * 2  # 20 ms of PCM16 mono
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def tone(ms, freq=440.0, amp=8000, rate=RATE, start=0):
+    n = rate * ms // 1000
+    return b"".join(
+        struct.pack("<h", int(round(amp * math.sin(2 * math.pi * freq * (start + i) / rate)))) for i in range(n)
+    )
+
+
+def silence(ms, rate=RATE):
+    return bytes(rate * ms // 1000 * 2)
+
+
+def chunks(data, size=FRAME_BYTES):
+    return [data[i : i + size] for i in range(0, len(data), size)]
+
+
+def wait_for(predicate, timeout=5.0, interval=0.02, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def same_pcm(a, b, tolerance=1):
+    """PCM16 equality up to `tolerance` LSB per sample (libm rounding may differ by one)."""
+    if len(a) != len(b):
+        return False
+    sa = struct.unpack(f"<{len(a) // 2}h", a)
+    sb = struct.unpack(f"<{len(b) // 2}h", b)
+    return all(abs(x - y) <= tolerance for x, y in zip(sa, sb))
+
+
+class Mock:
+    """A running tether-mock-upstream on a free port."""
+
+    def __init__(self, tmp_path, *args, record=True):
+        if not MOCK.exists():
+            pytest.fail(f"{MOCK} not built (swift build --product tether-mock-upstream)")
+        self.record = tmp_path / "rec" if record else None
+        self.stderr_path = tmp_path / "mock.stderr"
+        cmd = [str(MOCK), "--port", "0", *args]
+        if self.record:
+            cmd += ["--record", str(self.record)]
+        self.stderr = open(self.stderr_path, "wb")
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self.stderr)
+        line = self._read_line(10.0)
+        assert line.startswith("listening on ws://127.0.0.1:"), line
+        self.port = int(line.rsplit(":", 1)[1])
+        assert self.port > 0
+        self.url = f"ws://127.0.0.1:{self.port}"
+
+    def _read_line(self, timeout):
+        sel = selectors.DefaultSelector()
+        sel.register(self.proc.stdout, selectors.EVENT_READ)
+        deadline = time.monotonic() + timeout
+        data = b""
+        while b"\n" not in data:
+            left = deadline - time.monotonic()
+            if left <= 0 or not sel.select(left):
+                raise AssertionError(f"no listening line within {timeout}s; stderr: {self.stderr_text()}")
+            chunk = os.read(self.proc.stdout.fileno(), 4096)
+            if not chunk:
+                raise AssertionError(f"mock exited early; stderr: {self.stderr_text()}")
+            data += chunk
+        return data.split(b"\n", 1)[0].decode()
+
+    def stderr_text(self):
+        return self.stderr_path.read_text(errors="replace") if self.stderr_path.exists() else ""
+
+    def http(self, method, path, query=None):
+        url = f"http://127.0.0.1:{self.port}{path}"
+        if query:
+            url += "?" + urllib.parse.urlencode(query)
+        req = urllib.request.Request(url, method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+
+    def post(self, action, **query):
+        status, body = self.http("POST", f"/mock/{action}", query)
+        assert status == 200, body
+        return body
+
+    def status(self):
+        status, body = self.http("GET", "/mock/status")
+        assert status == 200
+        return body
+
+    def connect(self, path="/v1/realtime?model=gpt-realtime", **kwargs):
+        kwargs.setdefault("open_timeout", 5)
+        kwargs.setdefault("ping_interval", None)
+        kwargs.setdefault("close_timeout", 2)
+        kwargs.setdefault("max_size", 16 << 20)
+        kwargs.setdefault("proxy", None)
+        kwargs.setdefault("compression", None)
+        return connect(self.url + path, **kwargs)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("mock did not stop within 5s of SIGTERM")
+        self.stderr.close()
+        return self.proc.returncode
+
+    def file(self, name):
+        return (self.record / name).read_bytes()
+
+    def lines(self, name):
+        return [json.loads(l) for l in (self.record / name).read_text().splitlines() if l.strip()]
+
+
+@pytest.fixture
+def mock_factory(tmp_path):
+    started = []
+
+    def make(*args, **kwargs):
+        sub = tmp_path / f"m{len(started)}"
+        sub.mkdir()
+        m = Mock(sub, *args, **kwargs)
+        started.append(m)
+        return m
+
+    yield make
+    for m in started:
+        code = m.stop()
+        assert code == 0, f"mock exit code {code}; stderr: {m.stderr_text()}"
+
+
+@pytest.fixture
+def mock(mock_factory):
+    return mock_factory()
+
+
+def recv_json(ws, timeout=5.0):
+    msg = ws.recv(timeout=timeout)
+    assert isinstance(msg, str), f"expected a text frame, got {len(msg)} bytes"
+    return json.loads(msg)
+
+
+def recv_until(ws, type_, timeout=5.0):
+    """Events up to and including the first of `type_`."""
+    deadline = time.monotonic() + timeout
+    seen = []
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"no {type_} within {timeout}s; saw {[e['type'] for e in seen]}")
+        event = recv_json(ws, left)
+        seen.append(event)
+        if event["type"] == type_:
+            return seen
+
+
+def append_event(pcm):
+    return json.dumps({"type": "input_audio_buffer.append", "audio": base64.b64encode(pcm).decode()})
+
+
+# ---------------------------------------------------------------- startup and control
+
+
+def test_listening_line_and_status(mock):
+    status = mock.status()
+    assert status["ok"] is True
+    assert status["port"] == mock.port
+    for key in ("connections_total", "connections_open", "received_pcm_bytes", "events_received",
+                "pings_answered", "last_close_code", "protocol_errors"):
+        assert key in status
+    assert mock.http("GET", "/mock/nope")[0] == 405
+    assert mock.http("POST", "/mock/nope")[0] == 404
+    assert mock.http("GET", "/elsewhere")[0] == 404
+    assert mock.http("POST", "/mock/close", {"code": 99})[0] == 400
+
+
+# ---------------------------------------------------------------- openai-realtime
+
+
+def test_openai_session_created_update_and_unknown_event(mock):
+    with mock.connect() as ws:
+        created = recv_json(ws)
+        assert created["type"] == "session.created"
+        assert created["event_id"]
+        session = created["session"]
+        assert session["type"] == "realtime"
+        assert session["id"].startswith("sess_mock_")
+        assert session["model"] == "gpt-realtime"
+
+        ws.send(json.dumps({"type": "session.update", "session": {"type": "realtime", "instructions": "hi"}}))
+        updated = recv_json(ws)
+        assert updated["type"] == "session.updated"
+        assert updated["session"]["instructions"] == "hi"
+        assert updated["session"]["id"] == session["id"]
+
+        ws.send(json.dumps({"type": "no.such.event", "event_id": "evt_1"}))
+        error = recv_json(ws)
+        assert error["type"] == "error"
+        assert error["error"]["type"] == "invalid_request_error"
+        assert error["error"]["event_id"] == "evt_1"
+
+        ws.send("{not json")
+        assert recv_json(ws)["type"] == "error"
+
+        # The connection survives errors.
+        ws.send(json.dumps({"type": "session.update", "session": {"type": "realtime"}}))
+        assert recv_json(ws)["type"] == "session.updated"
+
+    # A second connection gets a fresh session.
+    with mock.connect() as ws:
+        assert recv_json(ws)["session"]["id"] != session["id"]
+    status = mock.status()
+    assert status["connections_total"] == 2
+    assert status["invalid_events"] == 1
+    assert status["unknown_events"] == 1
+
+
+def test_openai_echo_of_speech_and_recording(mock):
+    speech = tone(400)
+    sent = speech + silence(700)
+    with mock.connect() as ws:
+        assert recv_json(ws)["type"] == "session.created"
+        for chunk in chunks(sent):
+            ws.send(append_event(chunk))
+
+        events = recv_until(ws, "input_audio_buffer.speech_started")
+        started = events[-1]
+        assert started["audio_start_ms"] == 0
+        assert started["item_id"]
+        events = recv_until(ws, "input_audio_buffer.speech_stopped")
+        stopped = events[-1]
+        assert stopped["item_id"] == started["item_id"]
+        assert stopped["audio_end_ms"] >= 400 + 480
+
+        events = recv_until(ws, "response.done", timeout=10)
+        types = [e["type"] for e in events]
+        for expected in ("response.created", "response.output_item.added", "response.output_audio.delta",
+                         "response.output_audio.done", "response.output_item.done"):
+            assert expected in types
+        assert types.index("response.created") < types.index("response.output_item.added") \
+            < types.index("response.output_audio.delta") < types.index("response.output_audio.done") \
+            < types.index("response.output_item.done") < types.index("response.done")
+        created = next(e for e in events if e["type"] == "response.created")
+        response_id = created["response"]["id"]
+        item_id = next(e for e in events if e["type"] == "response.output_item.added")["item"]["id"]
+        deltas = [e for e in events if e["type"] == "response.output_audio.delta"]
+        for d in deltas:
+            assert d["response_id"] == response_id
+            assert d["item_id"] == item_id
+            assert d["output_index"] == 0 and d["content_index"] == 0
+        sizes = [len(base64.b64decode(d["delta"])) for d in deltas]
+        assert all(s <= RATE // 10 * 2 for s in sizes)  # ~100 ms chunks
+        echoed = b"".join(base64.b64decode(d["delta"]) for d in deltas)
+        assert echoed == speech
+        assert events[-1]["response"]["status"] == "completed"
+
+        # truncate the assistant item we just got
+        ws.send(json.dumps({"type": "conversation.item.truncate", "item_id": item_id, "content_index": 0,
+                            "audio_end_ms": 150}))
+        truncated = recv_until(ws, "conversation.item.truncated")[-1]
+        assert truncated["item_id"] == item_id and truncated["audio_end_ms"] == 150
+
+    wait_for(lambda: len(mock.file("uplink.pcm")) == len(sent), what="uplink.pcm complete")
+    assert mock.file("uplink.pcm") == sent
+    assert mock.file("conn-1.pcm") == sent
+    events = mock.lines("events.jsonl")
+    appends = [e for e in events if e["event"]["type"] == "input_audio_buffer.append"]
+    assert len(appends) == len(chunks(sent))
+    assert all(e["conn"] == 1 and e["event"]["audio"] == FRAME_BYTES for e in appends)
+    status = mock.status()
+    assert status["received_pcm_bytes"] == len(sent)
+    assert status["speech_started"] == 1 and status["speech_stopped"] == 1
+    assert status["responses_completed"] == 1
+    assert status["truncations"][0]["audio_end_ms"] == 150
+
+
+def test_openai_text_item_response_create_and_cancel(mock):
+    with mock.connect() as ws:
+        recv_json(ws)
+        ws.send(json.dumps({"type": "conversation.item.create", "item": {
+            "type": "message", "role": "user", "content": [{"type": "input_text", "text": "hello"}]}}))
+        added = recv_until(ws, "conversation.item.added")[-1]
+        assert added["item"]["id"]
+        ws.send(json.dumps({"type": "response.create"}))
+        events = recv_until(ws, "response.done", timeout=10)
+        audio = b"".join(base64.b64decode(e["delta"]) for e in events if e["type"] == "response.output_audio.delta")
+        assert len(audio) == (500 + 20 * len("hello")) * RATE // 1000 * 2
+        assert same_pcm(audio, tone(600))
+
+        mock.post("say", ms=20000)
+        recv_until(ws, "response.output_audio.delta")
+        ws.send(json.dumps({"type": "response.cancel"}))
+        done = recv_until(ws, "response.done")[-1]
+        assert done["response"]["status"] == "cancelled"
+
+        ws.send(json.dumps({"type": "response.cancel"}))
+        assert recv_until(ws, "error")[-1]["error"]["code"] == "response_cancel_not_active"
+
+
+def test_openai_function_call_round_trip(mock):
+    with mock.connect() as ws:
+        recv_json(ws)
+        answer = mock.post("function-call", name="set_led", arguments=json.dumps({"color": "red"}))
+        call_id = answer["call_id"]
+        assert call_id and answer["connections"] == 1
+        done = recv_until(ws, "response.function_call_arguments.done")[-1]
+        assert done["call_id"] == call_id
+        assert done["name"] == "set_led"
+        assert json.loads(done["arguments"]) == {"color": "red"}
+        for key in ("item_id", "output_index", "response_id"):
+            assert key in done
+        recv_until(ws, "response.done")
+        ws.send(json.dumps({"type": "conversation.item.create", "item": {
+            "type": "function_call_output", "call_id": call_id, "output": "{\"ok\":true}"}}))
+        assert recv_until(ws, "conversation.item.added")[-1]["item"]["call_id"] == call_id
+    calls = mock.status()["function_calls"]
+    assert calls[0]["call_id"] == call_id and calls[0]["output"] == "{\"ok\":true}"
+
+
+def test_openai_barge_in_and_say(mock):
+    with mock.connect() as ws:
+        recv_json(ws)
+        mock.post("say", ms=300)
+        events = recv_until(ws, "response.done", timeout=10)
+        audio = b"".join(base64.b64decode(e["delta"]) for e in events if e["type"] == "response.output_audio.delta")
+        assert same_pcm(audio, tone(300))
+
+        mock.post("say", ms=20000)
+        recv_until(ws, "response.output_audio.delta")
+        mock.post("speech-started")
+        events = recv_until(ws, "response.done")
+        assert "input_audio_buffer.speech_started" in [e["type"] for e in events]
+        assert events[-1]["response"]["status"] == "cancelled"
+        assert events[-1]["response"]["status_details"]["reason"] == "turn_detected"
+
+
+# ---------------------------------------------------------------- pcm-stream
+
+
+def test_pcm_echo_control_messages_and_recording(mock):
+    speech = tone(400, freq=300)
+    sent = speech + silence(700)
+    with mock.connect("/pcm") as ws:
+        ws.send(json.dumps({"type": "hello", "client": "pytest"}))
+        for chunk in chunks(sent):
+            ws.send(chunk)
+        assert recv_json(ws) == {"type": "speech_started"}
+        assert recv_json(ws) == {"type": "speech_stopped"}
+        echoed = b""
+        while True:
+            msg = ws.recv(timeout=5)
+            if isinstance(msg, str):
+                assert json.loads(msg)["type"] == "response_done"
+                break
+            echoed += msg
+        assert echoed == speech
+
+        # say: a tone, then speech over it gets clear + speech_started
+        ws.send(json.dumps({"type": "say", "text": "hi"}))
+        first = ws.recv(timeout=5)
+        assert isinstance(first, bytes)
+        mock.post("speech-started")
+        seen = []
+        while "speech_started" not in seen:
+            msg = ws.recv(timeout=5)
+            if isinstance(msg, str):
+                seen.append(json.loads(msg)["type"])
+        assert "clear" in seen and seen.index("clear") < seen.index("speech_started")
+
+    wait_for(lambda: len(mock.file("conn-1.pcm")) == len(sent), what="conn-1.pcm complete")
+    assert mock.file("conn-1.pcm") == sent
+    assert mock.file("uplink.pcm") == sent
+    types = [e["event"]["type"] for e in mock.lines("events.jsonl")]
+    assert types[:2] == ["hello", "say"]
+
+
+def test_uplink_keeps_arrival_order_across_connections(mock):
+    a, b = tone(100, freq=200), tone(100, freq=900)
+    with mock.connect("/pcm") as ws1:
+        ws1.send(a)
+        wait_for(lambda: mock.status()["received_pcm_bytes"] == len(a), what="first audio")
+        with mock.connect() as ws2:
+            recv_json(ws2)
+            ws2.send(append_event(b))
+            wait_for(lambda: mock.status()["received_pcm_bytes"] == len(a) + len(b), what="second audio")
+    assert mock.file("uplink.pcm") == a + b
+    assert mock.file("conn-1.pcm") == a
+    assert mock.file("conn-2.pcm") == b
+
+
+# ---------------------------------------------------------------- auth
+
+
+def test_api_key_required(mock_factory):
+    mock = mock_factory("--api-key", "sekrit-123")
+    with pytest.raises(InvalidStatus) as refused:
+        mock.connect().close()
+    assert refused.value.response.status_code == 401
+    with pytest.raises(InvalidStatus) as wrong:
+        mock.connect(additional_headers={"Authorization": "Bearer nope"}).close()
+    assert wrong.value.response.status_code == 401
+    with mock.connect(additional_headers={"Authorization": "Bearer sekrit-123"}) as ws:
+        assert recv_json(ws)["type"] == "session.created"
+    assert mock.status()["auth_refused"] == 2
+    lines = mock.lines("connections.jsonl")
+    assert [l["event"] for l in lines] == ["rejected", "rejected", "open", "close"]
+    assert lines[0]["authorization_present"] is False
+    assert lines[1]["authorization_present"] is True and lines[2]["authorization_present"] is True
+    assert b"sekrit" not in mock.file("connections.jsonl") and b"nope" not in mock.file("connections.jsonl")
+
+
+def test_refuse_auth_endpoint_counts_down(mock):
+    mock.post("refuse-auth", count=2)
+    for _ in range(2):
+        with pytest.raises(InvalidStatus) as refused:
+            mock.connect("/pcm").close()
+        assert refused.value.response.status_code == 401
+    with mock.connect("/pcm"):
+        pass
+    assert mock.status()["faults"]["refuse_auth_remaining"] == 0
+
+
+# ---------------------------------------------------------------- faults and hygiene
+
+
+def test_drop_closes_tcp_without_close_frame(mock):
+    with mock.connect() as ws:
+        recv_json(ws)
+        assert mock.post("drop")["connections"] == 1
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=5)
+        assert closed.value.rcvd is None
+    wait_for(lambda: mock.status()["connections_open"] == 0, what="connection gone")
+    assert mock.status()["last_closed_by"] == "drop"
+    close_line = [l for l in mock.lines("connections.jsonl") if l["event"] == "close"][0]
+    assert close_line["closed_by"] == "drop" and close_line["close_code"] is None
+
+
+def test_close_with_code(mock):
+    with mock.connect("/pcm") as ws:
+        mock.post("close", code=4001, reason="bye now")
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=5)
+        assert closed.value.rcvd.code == 4001
+        assert closed.value.rcvd.reason == "bye now"
+    wait_for(lambda: mock.status()["connections_open"] == 0, what="connection gone")
+    status = mock.status()
+    assert status["last_close_code"] == 4001 and status["last_closed_by"] == "server"
+
+
+def test_client_close_is_answered(mock):
+    with mock.connect() as ws:
+        recv_json(ws)
+        ws.close(code=1000, reason="done")
+        rcvd = ws.protocol.close_rcvd
+        assert rcvd is not None and rcvd.code == 1000
+    wait_for(lambda: mock.status()["connections_open"] == 0, what="connection gone")
+    status = mock.status()
+    assert status["last_close_code"] == 1000 and status["last_closed_by"] == "client"
+
+
+def test_stall_means_no_pong_until_unstall(mock):
+    with mock.connect("/pcm") as ws:
+        assert ws.ping(b"before").wait(5)
+        mock.post("stall", seconds=0)
+        pong = ws.ping(b"during")
+        assert not pong.wait(1.0), "a stalled mock must not answer pings"
+        assert mock.status()["faults"]["stalled_connections"] == 1
+        mock.post("unstall")
+        assert pong.wait(5), "the held ping is answered after unstall"
+    assert mock.status()["pings_answered"] == 2
+
+
+def test_stall_with_seconds_ends_by_itself(mock):
+    with mock.connect("/pcm") as ws:
+        mock.post("stall", seconds=0.5)
+        started = time.monotonic()
+        assert ws.ping(b"x").wait(5)
+        assert time.monotonic() - started >= 0.4
+
+
+def test_garbage_frames(mock):
+    with mock.connect() as ws:
+        recv_json(ws)
+        mock.post("garbage")
+        first = ws.recv(timeout=5)
+        with pytest.raises(ValueError):
+            json.loads(first)
+        # The next frame is a text frame with invalid UTF-8: the client must fail it (1007).
+        with pytest.raises(ConnectionClosed):
+            ws.recv(timeout=5)
+    wait_for(lambda: mock.status()["connections_open"] == 0, what="connection gone")
+    assert mock.status()["last_close_code"] == 1007
+
+
+def test_slow_handshake(mock):
+    mock.post("slow-handshake", ms=600)
+    started = time.monotonic()
+    with mock.connect("/pcm"):
+        assert time.monotonic() - started >= 0.55
+    mock.post("slow-handshake", ms=500, phase="session")
+    with mock.connect() as ws:
+        opened = time.monotonic()
+        assert recv_json(ws)["type"] == "session.created"
+        assert time.monotonic() - opened >= 0.45
+
+
+def test_unmasked_client_frame_is_a_protocol_error(mock):
+    s = socket.create_connection(("127.0.0.1", mock.port), timeout=5)
+    key = base64.b64encode(os.urandom(16)).decode()
+    s.sendall((f"GET /pcm HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+    response = b""
+    while b"\r\n\r\n" not in response:
+        response += s.recv(4096)
+    assert response.startswith(b"HTTP/1.1 101")
+    s.sendall(b"\x81\x02hi")  # unmasked text frame
+    frame = s.recv(4096)
+    while len(frame) < 4:
+        frame += s.recv(4096)
+    assert frame[0] == 0x88  # close
+    assert struct.unpack(">H", frame[2:4])[0] == 1002
+    s.close()
+    wait_for(lambda: mock.status()["protocol_errors"] == 1, what="protocol error counted")
+
+
+def test_flap_plan_is_seeded_and_reset_clears(mock):
+    first = mock.post("flap", seed=7, seconds=5)["plan"]
+    second = mock.post("flap", seed=7, seconds=5)["plan"]
+    assert first == second and len(first) >= 3
+    gaps = [b["at_ms"] - a["at_ms"] for a, b in zip([{"at_ms": 0}] + first, first)]
+    assert all(200 <= g <= 1500 for g in gaps)
+    assert {s["action"] for s in first} <= {"drop", "stall-3s", "refuse-auth-once", "close-1011"}
+    mock.post("reset")
+    status = mock.status()
+    assert "flap" not in status["faults"] and status["faults"]["refuse_auth_remaining"] == 0
+
+
+def test_manual_turns_when_turn_detection_is_off(mock):
+    speech = tone(300)
+    with mock.connect() as ws:
+        recv_json(ws)
+        ws.send(json.dumps({"type": "session.update", "session": {
+            "type": "realtime", "audio": {"input": {"turn_detection": None}}}}))
+        updated = recv_json(ws)
+        assert updated["session"]["audio"]["input"]["turn_detection"] is None
+        ws.send(json.dumps({"type": "input_audio_buffer.commit"}))
+        assert recv_json(ws)["error"]["code"] == "input_audio_buffer_commit_empty"
+        for chunk in chunks(speech + silence(600)):
+            ws.send(append_event(chunk))
+        ws.send(json.dumps({"type": "input_audio_buffer.commit"}))
+        events = recv_until(ws, "input_audio_buffer.committed")
+        assert "input_audio_buffer.speech_started" not in [e["type"] for e in events]
+        ws.send(json.dumps({"type": "response.create"}))
+        events = recv_until(ws, "response.done", timeout=10)
+        audio = b"".join(base64.b64decode(e["delta"]) for e in events if e["type"] == "response.output_audio.delta")
+        assert audio == speech + silence(600)
+
+
+def test_bad_upgrades_get_http_errors(mock):
+    with pytest.raises(InvalidStatus) as unknown:
+        mock.connect("/nowhere").close()
+    assert unknown.value.response.status_code == 404
+    s = socket.create_connection(("127.0.0.1", mock.port), timeout=5)
+    s.sendall(b"GET /pcm HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+              b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n")
+    response = b""
+    while b"\r\n\r\n" not in response:
+        chunk = s.recv(4096)
+        assert chunk, "closed without an answer"
+        response += chunk
+    assert response.startswith(b"HTTP/1.1 400")
+    s.close()
+
+
+def test_sigterm_sends_going_away_and_exits_zero(mock_factory):
+    mock = mock_factory()
+    with mock.connect("/pcm") as ws:
+        assert mock.stop() == 0
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=5)
+        assert closed.value.rcvd.code == 1001
+    close_line = [l for l in mock.lines("connections.jsonl") if l["event"] == "close"][0]
+    assert close_line["closed_by"] == "server" and close_line["close_code"] == 1001
+
+
+def _extra_fields(model, where):
+    from pydantic import BaseModel
+    found = []
+    if isinstance(model, BaseModel):
+        if model.model_extra:
+            found.append((where, sorted(model.model_extra)))
+        for name in type(model).model_fields:
+            found += _extra_fields(getattr(model, name), f"{where}.{name}")
+    elif isinstance(model, list):
+        for i, item in enumerate(model):
+            found += _extra_fields(item, f"{where}[{i}]")
+    return found
+
+
+def test_openai_server_events_match_the_ga_types(mock):
+    """Every server event the mock sends parses as the openai package's RealtimeServerEvent, with
+    no fields the types do not know (the session object's id/object/expires_at excepted: the
+    real API sends them too)."""
+    pytest.importorskip("openai")
+    from pydantic import TypeAdapter
+    from openai.types.realtime import RealtimeServerEvent
+    adapter = TypeAdapter(RealtimeServerEvent)
+    seen = []
+    with mock.connect() as ws:
+        ws.send(json.dumps({"type": "session.update", "session": {"type": "realtime"}}))
+        for chunk in chunks(tone(300) + silence(600)):
+            ws.send(append_event(chunk))
+        seen += recv_until(ws, "response.done", timeout=10)
+        ws.send(json.dumps({"type": "conversation.item.create", "item": {
+            "type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}}))
+        ws.send(json.dumps({"type": "response.create"}))
+        seen += recv_until(ws, "response.output_audio.delta")
+        ws.send(json.dumps({"type": "response.cancel"}))
+        seen += recv_until(ws, "response.done")
+        mock.post("function-call", name="f", arguments="{}")
+        seen += recv_until(ws, "response.done")
+        ws.send(json.dumps({"type": "input_audio_buffer.clear"}))
+        ws.send(json.dumps({"type": "bogus"}))
+        seen += recv_until(ws, "error")
+    types = {e["type"] for e in seen}
+    assert {"session.created", "session.updated", "input_audio_buffer.speech_started",
+            "response.output_audio.delta", "response.function_call_arguments.done",
+            "input_audio_buffer.cleared", "error"} <= types
+    for event in seen:
+        model = adapter.validate_python(event)
+        extras = [x for x in _extra_fields(model, event["type"])
+                  if not (x[0].endswith(".session") and set(x[1]) <= {"id", "object", "expires_at"})]
+        assert not extras, extras
