@@ -67,7 +67,12 @@ enum ControlActions {
                 return bad("seconds must be in (0, 86400]")
             }
             let seed = target.query["seed"].flatMap { UInt64($0) } ?? state.options.seed
-            let plan = state.startFlap(seed: seed, seconds: seconds)
+            let minGap = target.int("min_gap_ms") ?? FlapPlan.defaultGaps.lowerBound
+            let maxGap = target.int("max_gap_ms") ?? FlapPlan.defaultGaps.upperBound
+            guard minGap >= 10, maxGap >= minGap, maxGap <= 60_000 else {
+                return bad("need 10 <= min_gap_ms <= max_gap_ms <= 60000")
+            }
+            let plan = state.startFlap(seed: seed, seconds: seconds, gaps: minGap...maxGap)
             let steps: [JSONValue] = plan.steps.map { ["at_ms": .number(Double($0.atMs)), "action": .string($0.action.rawValue)] }
             return ok(["seed": .number(Double(seed)), "seconds": .number(seconds), "plan": .array(steps)])
 

@@ -29,8 +29,9 @@ enum FlapAction: String, CaseIterable, Sendable {
     case close1011 = "close-1011"
 }
 
-/// A seeded flap schedule: from the start, after each gap of 200-1500 ms one of the actions,
-/// until `seconds` have passed. Pure, so the same seed always gives the same plan.
+/// A seeded flap schedule: from the start, after each gap of `gaps` (200-1500 ms unless told)
+/// one of the actions, until `seconds` have passed. Pure, so the same seed always gives the
+/// same plan.
 struct FlapPlan {
     struct Step: Equatable {
         var atMs: Int
@@ -41,7 +42,9 @@ struct FlapPlan {
     var seconds: Double
     var steps: [Step]
 
-    init(seed: UInt64, seconds: Double) {
+    static let defaultGaps = 200...1500
+
+    init(seed: UInt64, seconds: Double, gaps: ClosedRange<Int> = FlapPlan.defaultGaps) {
         self.seed = seed
         self.seconds = seconds
         var random = SplitMix64(seed: seed)
@@ -49,7 +52,7 @@ struct FlapPlan {
         var t = 0
         var steps: [Step] = []
         while true {
-            t += random.milliseconds(200, 1500)
+            t += random.milliseconds(gaps.lowerBound, gaps.upperBound)
             guard t <= endMs else { break }
             steps.append(Step(atMs: t, action: FlapAction.allCases[random.below(FlapAction.allCases.count)]))
         }

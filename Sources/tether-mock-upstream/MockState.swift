@@ -210,9 +210,9 @@ final class MockState {
         }
     }
 
-    func startFlap(seed: UInt64, seconds: Double) -> FlapPlan {
+    func startFlap(seed: UInt64, seconds: Double, gaps: ClosedRange<Int> = FlapPlan.defaultGaps) -> FlapPlan {
         flapper?.stop()
-        let plan = FlapPlan(seed: seed, seconds: seconds)
+        let plan = FlapPlan(seed: seed, seconds: seconds, gaps: gaps)
         let flapper = Flapper(plan: plan, loop: loop) { [weak self] action in self?.performFlap(action) }
         self.flapper = flapper
         flapper.start()
