@@ -176,6 +176,10 @@ public struct JitterBuffer: Sendable {
     /// Nothing queued and no item in progress: the device can be stopped.
     public var isIdle: Bool { items.isEmpty }
 
+    /// An item has started and is not finished (it may be starved right now): the device
+    /// keeps running through the gap.
+    public var isPlayingItem: Bool { items.first?.started == true }
+
     /// The head item may (re)start: enough is queued, or it is all there is.
     public var isReadyToPlay: Bool {
         guard let head = items.first else { return false }
