@@ -286,7 +286,7 @@ public struct JitterBuffer: Sendable {
             let offset = items[0].headOffset
             let n = min(out.count - written, chunk.count - offset)
             chunk.withUnsafeBufferPointer { src in
-                for i in 0..<n { out[written + i] = src[offset + i] }
+                (out.baseAddress! + written).update(from: src.baseAddress! + offset, count: n)
             }
             written += n
             items[0].queued -= n

@@ -5,6 +5,17 @@ public enum PCM16 {
     /// Samples of a byte buffer; a trailing odd byte is ignored (callers that stream keep it).
     public static func samples(fromLittleEndian bytes: some Collection<UInt8>) -> [Int16] {
         let count = bytes.count / 2
+        #if _endian(little)
+        // Contiguous bytes on a little-endian host are already the samples: one copy.
+        if let copied = bytes.withContiguousStorageIfAvailable({ raw in
+            [Int16](unsafeUninitializedCapacity: count) { out, initialized in
+                UnsafeMutableRawBufferPointer(out).copyMemory(from: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(raw)[0..<count * 2]))
+                initialized = count
+            }
+        }) {
+            return copied
+        }
+        #endif
         var result = [Int16](repeating: 0, count: count)
         var index = bytes.startIndex
         for i in 0..<count {
@@ -19,7 +30,10 @@ public enum PCM16 {
 
     /// Little-endian bytes of `samples`.
     public static func bytes(_ samples: UnsafeBufferPointer<Int16>) -> [UInt8] {
-        [UInt8](unsafeUninitializedCapacity: samples.count * 2) { out, initialized in
+        #if _endian(little)
+        return [UInt8](UnsafeRawBufferPointer(samples))
+        #else
+        return [UInt8](unsafeUninitializedCapacity: samples.count * 2) { out, initialized in
             for (i, s) in samples.enumerated() {
                 let u = UInt16(bitPattern: s)
                 out[2 * i] = UInt8(truncatingIfNeeded: u)
@@ -27,6 +41,7 @@ public enum PCM16 {
             }
             initialized = samples.count * 2
         }
+        #endif
     }
 
     public static func bytes(_ samples: [Int16]) -> [UInt8] {

@@ -68,6 +68,23 @@ private func level(_ samples: [Int16]) -> Double {
     }
 }
 
+@Suite struct LevelReportPolicyTests {
+    @Test func publishesChangesAtMostTenTimesASecondAndKeepsAlive() {
+        var policy = LevelReportPolicy()
+        func publish(_ mic: Double, _ out: Double, _ ms: Int64) -> Bool {
+            policy.shouldPublish(mic: mic, out: out, at: .milliseconds(ms))
+        }
+        #expect(publish(-60, -120, 0))           // the first one always
+        #expect(!publish(-20, -120, 50))         // a change, but too soon
+        #expect(publish(-20, -120, 100))         // a change, 100 ms later
+        #expect(!publish(-20.5, -120, 200))      // under 1 dB: nothing new to say
+        #expect(!publish(-20, -120, 900))
+        #expect(publish(-20, -120, 1100))        // but say it again after a second
+        #expect(publish(-20, -30, 1200))         // the speaker moved
+        #expect(!publish(-20, -30.4, 1300))
+    }
+}
+
 @Suite struct SoftwareGainTests {
     @Test func cubicCurve() {
         #expect(SoftwareGain.gain(forVolume: 100) == 1)
