@@ -142,6 +142,8 @@ final class AudioCapture: Sendable {
         let period = pcm.periodFrames
         let channels = pcm.channels
         let periodDuration = PCM16.duration(frames: period, rate: pcm.rate)
+        // Per-period time math in plain nanoseconds: Duration arithmetic is 128-bit.
+        let periodNanos = periodDuration.nanoseconds
         // Buffers live as long as the device: nothing is allocated per sample.
         let raw = UnsafeMutableBufferPointer<Int16>.allocate(capacity: period * channels)
         raw.initialize(repeating: 0)
@@ -152,6 +154,8 @@ final class AudioCapture: Sendable {
             raw.deallocate()
         }
         var check = RealTimeCheck(rate: pcm.rate, periodFrames: period, bufferFrames: pcm.bufferFrames)
+        let beatSpacing = context.beatSpacing.nanoseconds
+        var lastBeat = MonoTime.zero
         _ = pcm.start()
 
         while true {
@@ -162,7 +166,11 @@ final class AudioCapture: Sendable {
             }
             let result = pcm.readPeriod(into: UnsafeMutableRawPointer(raw.baseAddress!))
             let now = MonoClock.now()
-            heartbeat.beat()
+            // Progress: a period came in. (Stuck in the read above, we do not get here.)
+            if now.nanoseconds - lastBeat.nanoseconds >= beatSpacing {
+                heartbeat.beat()
+                lastBeat = now
+            }
             switch result {
             case .fault(let error):
                 return .fault(error)
@@ -187,11 +195,11 @@ final class AudioCapture: Sendable {
                 context.levels.mic(nil, at: now)
                 continue
             }
-            let start = now - periodDuration
+            let start = MonoTime(nanoseconds: now.nanoseconds - periodNanos)
             let gated = context.gate.withLock { $0.apply(to: mono, start: start, duration: periodDuration) }
             context.levels.mic(UnsafeBufferPointer(mono), at: now)
             sink(CapturedFrame(pcm: PCM16.bytes(UnsafeBufferPointer(mono)), capturedAt: start, duration: periodDuration, gated: gated))
-            if MonoClock.now() - now > periodDuration {
+            if MonoClock.now().nanoseconds - now.nanoseconds > periodNanos {
                 // The sink held the thread for a whole period: the device may overrun next.
                 status.update { $0.overruns += 1 }
             }

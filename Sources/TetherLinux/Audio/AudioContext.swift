@@ -27,6 +27,11 @@ final class AudioContext: Sendable {
         self.gate = Mutex(EchoGate(mode: echo, tail: echoTail))
     }
 
+    /// Streaming threads beat at most this often: often enough for any watchdog (a quarter of
+    /// the interval), rarely enough that the health registry's locks stay out of the
+    /// per-period cost.
+    var beatSpacing: Duration { min(heartbeatInterval / 4, .milliseconds(250)) }
+
     /// Sleep up to `delay` before the next device attempt, beating on the way; returns early
     /// (false) when `interrupted` says the thread must move on (stop or new settings).
     func pause<S>(_ delay: Duration, on monitor: Monitor<S>, heartbeat: Heartbeat, interrupted: (inout S) -> Bool) -> Bool {

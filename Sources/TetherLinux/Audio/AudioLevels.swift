@@ -2,13 +2,16 @@ import Synchronization
 import TetherCore
 
 /// The `audio.level` event: both audio threads feed their meter, and whichever of them finds
-/// 100 ms have passed publishes the RMS of everything since, for mic and speaker together.
-/// Nothing is published while neither thread runs, since nothing calls in.
+/// 100 ms have passed measures the RMS of everything since, for mic and speaker together, and
+/// publishes it if it changed (`LevelReportPolicy`). Nothing is published while neither thread
+/// runs, since nothing calls in.
 final class AudioLevels: Sendable {
-    private struct State {
+    fileprivate struct State {
         var mic = LevelMeter()
         var out = LevelMeter()
-        var limiter = RateLimiter(minInterval: .milliseconds(100))
+        var policy = LevelReportPolicy()
+        /// The window is measured every 100 ms whether or not it is published.
+        var window = RateLimiter(minInterval: .milliseconds(100))
     }
 
     private let state = Mutex(State())
@@ -22,7 +25,7 @@ final class AudioLevels: Sendable {
     func mic(_ samples: UnsafeBufferPointer<Int16>?, at now: MonoTime) {
         let levels = state.withLock { s -> (Double, Double)? in
             if let samples { s.mic.add(samples) }
-            return s.limiter.allow(at: now) ? (s.mic.take(), s.out.take()) : nil
+            return s.report(at: now)
         }
         if let levels { publish(levels) }
     }
@@ -31,7 +34,7 @@ final class AudioLevels: Sendable {
     func out(_ samples: UnsafeBufferPointer<Int16>, at now: MonoTime) {
         let levels = state.withLock { s -> (Double, Double)? in
             s.out.add(samples)
-            return s.limiter.allow(at: now) ? (s.mic.take(), s.out.take()) : nil
+            return s.report(at: now)
         }
         if let levels { publish(levels) }
     }
@@ -41,4 +44,12 @@ final class AudioLevels: Sendable {
     }
 
     private static func tenth(_ x: Double) -> Double { (x * 10).rounded() / 10 }
+}
+
+extension AudioLevels.State {
+    mutating func report(at now: MonoTime) -> (Double, Double)? {
+        guard window.allow(at: now) else { return nil }
+        let levels = (mic.take(), out.take())
+        return policy.shouldPublish(mic: levels.0, out: levels.1, at: now) ? levels : nil
+    }
 }

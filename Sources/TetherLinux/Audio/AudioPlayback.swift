@@ -259,6 +259,8 @@ final class AudioPlayback: Sendable {
         if channels != 1 { out.initialize(repeating: 0) }
         var ledger = PlayoutLedger(bufferFrames: pcm.bufferFrames)
         var running = false
+        let beatSpacing = context.beatSpacing.nanoseconds
+        var lastBeat = MonoTime.zero
 
         state.withLock { s in
             // Pull exactly what the device takes per period, at the rate it really runs.
@@ -326,7 +328,11 @@ final class AudioPlayback: Sendable {
                 }
                 let result = pcm.writePeriod(from: UnsafeRawPointer(out.baseAddress!))
                 let now = MonoClock.now()
-                heartbeat.beat()
+                // Progress: the device took a period. (Stuck in the write, we do not get here.)
+                if now.nanoseconds - lastBeat.nanoseconds >= beatSpacing {
+                    heartbeat.beat()
+                    lastBeat = now
+                }
                 switch result {
                 case .fault(let error):
                     return .fault(error)

@@ -61,8 +61,9 @@ final class AudioRig {
     /// Start feeding the capture FIFO: `lead` ms of silence, `input`, then silence until
     /// stopped. Returns once the FIFO exists.
     @discardableResult
-    func startFeeder(input: [UInt8]? = nil, monoInput: Bool = false, format: Format, leadMs: Int = 0) throws -> Process {
+    func startFeeder(input: [UInt8]? = nil, monoInput: Bool = false, format: Format, leadMs: Int = 0, tailMs: Int? = nil) throws -> Process {
         var args = ["feed", "--fifo", captureFIFO, "--lead-ms", "\(leadMs)"] + format.args
+        if let tailMs { args += ["--tail-ms", "\(tailMs)"] }
         if let input {
             let path = dir + "/feed-\(processes.count).raw"
             try Data(input).write(to: URL(fileURLWithPath: path))
@@ -223,4 +224,54 @@ extension JSONObject {
         for key in keys { value = value?[key] }
         return value
     }
+}
+
+/// CPU time a thread of this process has used, by name (from /proc/self/task/*/schedstat,
+/// nanosecond resolution).
+func threadCPU(named name: String) -> Duration? {
+    guard let tasks = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task") else { return nil }
+    var total: Int64 = 0
+    var found = false
+    for tid in tasks {
+        let base = "/proc/self/task/\(tid)/"
+        guard let comm = try? String(contentsOfFile: base + "comm", encoding: .utf8),
+              comm.trimmingCharacters(in: .whitespacesAndNewlines) == name,
+              let stat = try? String(contentsOfFile: base + "schedstat", encoding: .utf8),
+              let ns = stat.split(separator: " ").first.flatMap({ Int64($0) }) else { continue }
+        total += ns
+        found = true
+    }
+    return found ? .nanoseconds(total) : nil
+}
+
+func processCPU() -> Duration {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    let micros = Int64(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1_000_000 + Int64(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec)
+    return .microseconds(micros)
+}
+
+/// (user, system) CPU of a thread of this process by name, from /proc stat (10 ms ticks).
+func threadUserSystem(named name: String) -> (user: Duration, system: Duration)? {
+    guard let tasks = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task") else { return nil }
+    for tid in tasks {
+        let base = "/proc/self/task/\(tid)/"
+        guard let comm = try? String(contentsOfFile: base + "comm", encoding: .utf8),
+              comm.trimmingCharacters(in: .whitespacesAndNewlines) == name,
+              let stat = try? String(contentsOfFile: base + "stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { continue }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        // After the comm: state is field 3, utime 14, stime 15 (1-based in proc(5)).
+        guard fields.count > 13, let u = Int64(fields[11]), let s = Int64(fields[12]) else { continue }
+        let tick = Int64(sysconf(Int32(_SC_CLK_TCK)))
+        return (.milliseconds(u * 1000 / tick), .milliseconds(s * 1000 / tick))
+    }
+    return nil
+}
+
+/// Sleep until `time` on the monotonic clock (for pacing a producer, not for waiting on a
+/// condition).
+func sleep(until time: MonoTime) {
+    var ts = timespec(tv_sec: Int(time.nanoseconds / 1_000_000_000), tv_nsec: Int(time.nanoseconds % 1_000_000_000))
+    while clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nil) == EINTR {}
 }
