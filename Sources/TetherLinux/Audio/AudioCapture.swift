@@ -1,0 +1,208 @@
+import Logging
+import Synchronization
+import TetherCore
+
+/// The microphone: a dedicated thread that blocks in ALSA reads one period at a time, downmixes
+/// to mono, applies mute (muted: nothing is handed on) and the echo gate (gated: silence of the
+/// same length, the timeline stays continuous), meters the level and hands each period to the
+/// sink on the same thread (the sink must be quick: it queues for the uplink).
+///
+/// A device that is missing, vanishes or misbehaves is closed, reported in `status` and
+/// reopened with backoff; the thread beats its heartbeat on every period and while it waits,
+/// and never while it is stuck inside ALSA.
+final class AudioCapture: Sendable {
+    private struct Control {
+        var stopping = false
+        var config: AudioDeviceConfig
+        /// Bumped to make the thread close and reopen its device with `config`.
+        var generation = 0
+    }
+
+    private enum Outcome {
+        case stopped, reconfigure
+        case fault(AlsaDeviceError)
+    }
+
+    let status: AudioDeviceStatus
+    private let context: AudioContext
+    private let sink: @Sendable (CapturedFrame) -> Void
+    private let control: Monitor<Control>
+    private let thread = Mutex<DedicatedThread?>(nil)
+    private let heartbeat = Mutex<Heartbeat?>(nil)
+
+    static let loopName = "capture"
+
+    init(config: AudioDeviceConfig, context: AudioContext, sink: @escaping @Sendable (CapturedFrame) -> Void) {
+        self.context = context
+        self.sink = sink
+        self.control = Monitor(Control(config: config))
+        self.status = AudioDeviceStatus(device: config.device)
+    }
+
+    var config: AudioDeviceConfig { control.withLock { $0.config } }
+
+    func start() {
+        thread.withLock { current in
+            guard current == nil else { return }
+            control.withLock { $0.stopping = false }
+            let beat = context.health.register(Self.loopName)
+            heartbeat.withLock { $0 = beat }
+            current = DedicatedThread.start(name: "tether-capture") { [self] in run(beat) }
+            if current == nil {
+                beat.retire()
+                status.failed(AlsaDeviceError(kind: .fault, code: 0, message: "cannot start the capture thread"), device: config.device)
+            }
+        }
+    }
+
+    /// Ask the thread to end; `join` waits for it.
+    func requestStop() {
+        control.withLock { $0.stopping = true }
+        control.notifyAll()
+    }
+
+    @discardableResult
+    func join(timeout: Duration) -> Bool {
+        let current = thread.withLock { t in
+            defer { t = nil }
+            return t
+        }
+        let joined = current?.join(timeout: timeout) ?? true
+        heartbeat.withLock { beat in
+            beat?.retire()
+            beat = nil
+        }
+        if !joined { context.logger.warning("capture thread did not stop in time: stuck in the device") }
+        return joined
+    }
+
+    /// New device settings: reopen only if they differ.
+    func reconfigure(_ config: AudioDeviceConfig) {
+        let changed = control.withLock { c -> Bool in
+            guard c.config != config else { return false }
+            c.config = config
+            c.generation += 1
+            return true
+        }
+        if changed { control.notifyAll() }
+    }
+
+    // MARK: - Thread
+
+    private func run(_ heartbeat: Heartbeat) {
+        AlsaDiagnostics.installOnCurrentThread()
+        var backoff = Backoff(config: context.reopenBackoff)
+        var lastError: String?
+        while let (config, generation) = control.withLock({ $0.stopping ? nil : ($0.config, $0.generation) }) {
+            status.update {
+                $0.state = .opening
+                $0.device = config.device
+            }
+            heartbeat.beat()
+            let openedAt = MonoClock.now()
+            let outcome: Outcome
+            do {
+                let pcm = try AlsaPCM.open(device: config.device, direction: .capture, rate: config.rate,
+                                           channels: config.channels, periodFrames: config.framesPerPeriod)
+                status.opened(pcm)
+                context.logger.info("capture device opened", metadata: [
+                    "device": "\(pcm.device)", "rate": "\(pcm.rate)", "channels": "\(pcm.channels)",
+                    "period_frames": "\(pcm.periodFrames)", "buffer_frames": "\(pcm.bufferFrames)",
+                ])
+                lastError = nil
+                outcome = stream(pcm, generation: generation, heartbeat: heartbeat)
+                pcm.close()
+            } catch {
+                outcome = .fault(error)
+            }
+            switch outcome {
+            case .stopped:
+                break
+            case .reconfigure:
+                backoff.reset()
+                continue
+            case .fault(let error):
+                status.failed(error, device: config.device)
+                if error.message != lastError {
+                    context.logger.warning("capture device unusable, retrying", metadata: ["error": "\(error.message)"])
+                }
+                lastError = error.message
+                // A device that ran for a while earns a quick first retry.
+                if MonoClock.now() - openedAt > .seconds(5) { backoff.reset() }
+                let delay = backoff.nextDelay(unit: 0.5)
+                _ = context.pause(delay, on: control, heartbeat: heartbeat) { $0.stopping || $0.generation != generation }
+                continue
+            }
+            break
+        }
+        status.set(.stopped)
+    }
+
+    private func stream(_ pcm: AlsaPCM, generation: Int, heartbeat: Heartbeat) -> Outcome {
+        let period = pcm.periodFrames
+        let channels = pcm.channels
+        let periodDuration = PCM16.duration(frames: period, rate: pcm.rate)
+        // Per-period time math in plain nanoseconds: Duration arithmetic is 128-bit.
+        let periodNanos = periodDuration.nanoseconds
+        // Buffers live as long as the device: nothing is allocated per sample.
+        let raw = UnsafeMutableBufferPointer<Int16>.allocate(capacity: period * channels)
+        raw.initialize(repeating: 0)
+        let mono = channels == 1 ? raw : UnsafeMutableBufferPointer<Int16>.allocate(capacity: period)
+        if channels != 1 { mono.initialize(repeating: 0) }
+        defer {
+            if channels != 1 { mono.deallocate() }
+            raw.deallocate()
+        }
+        var check = RealTimeCheck(rate: pcm.rate, periodFrames: period, bufferFrames: pcm.bufferFrames)
+        let beatSpacing = context.beatSpacing.nanoseconds
+        var lastBeat = MonoTime.zero
+        _ = pcm.start()
+
+        while true {
+            if let exit = control.withLock({ c -> Outcome? in
+                c.stopping ? .stopped : c.generation != generation ? .reconfigure : nil
+            }) {
+                return exit
+            }
+            let result = pcm.readPeriod(into: UnsafeMutableRawPointer(raw.baseAddress!))
+            let now = MonoClock.now()
+            // Progress: a period came in. (Stuck in the read above, we do not get here.)
+            if now.nanoseconds - lastBeat.nanoseconds >= beatSpacing {
+                heartbeat.beat()
+                lastBeat = now
+            }
+            switch result {
+            case .fault(let error):
+                return .fault(error)
+            case .recovered:
+                status.update {
+                    $0.xruns = pcm.xruns + pcm.suspends
+                    $0.suspends = pcm.suspends
+                }
+                context.events.publish("audio.xrun", ["direction": "capture"])
+                check.reset()
+            case .ok:
+                break
+            }
+            if check.record(frames: period, at: now) {
+                return .fault(AlsaDeviceError(kind: .fault, code: 0, message:
+                    "capture device '\(pcm.device)' delivers audio faster than real time: its input ended or the plugin chain is broken"))
+            }
+            if channels != 1 {
+                ChannelMix.downmix(UnsafeBufferPointer(raw), channels: channels, into: mono)
+            }
+            if context.muted.load(ordering: .relaxed) {
+                context.levels.mic(nil, at: now)
+                continue
+            }
+            let start = MonoTime(nanoseconds: now.nanoseconds - periodNanos)
+            let gated = context.gate.withLock { $0.apply(to: mono, start: start, duration: periodDuration) }
+            context.levels.mic(UnsafeBufferPointer(mono), at: now)
+            sink(CapturedFrame(pcm: PCM16.bytes(UnsafeBufferPointer(mono)), capturedAt: start, duration: periodDuration, gated: gated))
+            if MonoClock.now().nanoseconds - now.nanoseconds > periodNanos {
+                // The sink held the thread for a whole period: the device may overrun next.
+                status.update { $0.overruns += 1 }
+            }
+        }
+    }
+}

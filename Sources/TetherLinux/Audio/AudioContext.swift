@@ -1,0 +1,47 @@
+import Logging
+import Synchronization
+import TetherCore
+
+/// What the capture and playback threads share: where they report (events, health, log,
+/// levels), and the live settings that couple them (the echo gate closes the mic while the
+/// speaker plays; mute).
+final class AudioContext: Sendable {
+    let events: EventBus
+    let logger: Logger
+    let health: HealthRegistry
+    /// Threads beat at least this often while they wait (idle speaker, device retry).
+    let heartbeatInterval: Duration
+    /// Delays between attempts to reopen a missing or failed device.
+    let reopenBackoff: BackoffConfig
+    let levels: AudioLevels
+    let gate: Mutex<EchoGate>
+    let muted = Atomic<Bool>(false)
+
+    init(events: EventBus, logger: Logger, health: HealthRegistry, heartbeatInterval: Duration, reopenBackoff: BackoffConfig, echo: EchoMode, echoTail: Duration) {
+        self.events = events
+        self.logger = logger
+        self.health = health
+        self.heartbeatInterval = max(.milliseconds(10), heartbeatInterval)
+        self.reopenBackoff = reopenBackoff
+        self.levels = AudioLevels(events: events)
+        self.gate = Mutex(EchoGate(mode: echo, tail: echoTail))
+    }
+
+    /// Streaming threads beat at most this often: often enough for any watchdog (a quarter of
+    /// the interval), rarely enough that the health registry's locks stay out of the
+    /// per-period cost.
+    var beatSpacing: Duration { min(heartbeatInterval / 4, .milliseconds(250)) }
+
+    /// Sleep up to `delay` before the next device attempt, beating on the way; returns early
+    /// (false) when `interrupted` says the thread must move on (stop or new settings).
+    func pause<S>(_ delay: Duration, on monitor: Monitor<S>, heartbeat: Heartbeat, interrupted: (inout S) -> Bool) -> Bool {
+        let end = MonoClock.now() + delay
+        while true {
+            heartbeat.beat()
+            let now = MonoClock.now()
+            if now >= end { return true }
+            let slice = min(end, now + heartbeatInterval)
+            if monitor.wait(until: slice, { interrupted(&$0) ? true : nil }) != nil { return false }
+        }
+    }
+}

@@ -1,0 +1,386 @@
+import Logging
+import Synchronization
+import TetherCore
+
+/// The speaker: a dedicated thread that pulls one period at a time from the jitter buffer,
+/// applies the volume, meters it and blocks in the ALSA write. The device runs only while
+/// there is something to say: once the last audio has played out it is stopped, and the next
+/// reply prebuffers and starts it again cleanly.
+///
+/// Barge-in: the caller flushes the jitter buffer at once; the thread (the only one that
+/// touches the device) rewinds what the device has not played yet and drops it within one
+/// period, and reports how much of the item was really played.
+final class AudioPlayback: Sendable {
+    struct BargeRequest: Sendable {
+        var serial: Int
+        var itemID: String?
+        var deliveredFrames: Int
+    }
+
+    struct BargeResult: Sendable {
+        var serial: Int
+        var itemID: String?
+        var playedMs: Int
+    }
+
+    private struct State {
+        var jitter: JitterBuffer
+        var gain: SoftwareGain
+        var config: PlaybackDeviceConfig
+        var stopping = false
+        /// Bumped to make the thread close and reopen its device.
+        var generation = 0
+        /// The device holds (or is playing) audio: barge-in has to go through the thread.
+        var deviceRunning = false
+        /// The rate of the open device (ms conversions), the configured one until opened.
+        var rate: Int
+        var bargeSerial = 0
+        var bargeRequest: BargeRequest?
+        var bargeResult: BargeResult?
+        /// Audio dropped because no device could play it.
+        var droppedWhileDownFrames = 0
+    }
+
+    private enum Outcome {
+        case stopped, reconfigure
+        case fault(AlsaDeviceError)
+    }
+
+    private enum Step {
+        case exit(Outcome)
+        case bargeIn(BargeRequest)
+        case write(JitterBuffer.Period, mayStop: Bool)
+    }
+
+    let status: AudioDeviceStatus
+    private let context: AudioContext
+    private let state: Monitor<State>
+    private let thread = Mutex<DedicatedThread?>(nil)
+    private let heartbeat = Mutex<Heartbeat?>(nil)
+
+    static let loopName = "playback"
+
+    init(config: PlaybackDeviceConfig, volume: Int, context: AudioContext) {
+        self.context = context
+        let device = config.device
+        let settings = JitterBuffer.Settings(rate: device.rate, framesPerPeriod: device.framesPerPeriod, prebuffer: config.prebuffer)
+        self.state = Monitor(State(jitter: JitterBuffer(settings: settings),
+                                   gain: SoftwareGain(volume: volume, rampFrames: max(1, device.rate / 100)),
+                                   config: config, rate: device.rate))
+        self.status = AudioDeviceStatus(device: device.device)
+    }
+
+    // MARK: - Session side
+
+    func enqueue(itemID: String?, pcm: [UInt8]) {
+        state.withLock { $0.jitter.enqueue(itemID: itemID, pcm: pcm) }
+        state.notifyAll()
+    }
+
+    func finishItem(itemID: String?) {
+        state.withLock { $0.jitter.finishItem(itemID: itemID) }
+        state.notifyAll()
+    }
+
+    func setVolume(_ volume: Int) {
+        state.withLock { $0.gain.setVolume(volume) }
+    }
+
+    var volume: Int { state.withLock { $0.gain.volume } }
+
+    /// Discard everything queued, silence the device within one period, and say how much of
+    /// the current item was played. Blocks the caller for at most about one period.
+    func bargeIn(timeout: Duration) -> (itemID: String?, playedMs: Int)? {
+        enum Plan {
+            case nothing
+            case answer(String?, Int)
+            case wait(serial: Int, itemID: String?, fallbackMs: Int)
+        }
+        let plan = state.withLock { s -> Plan in
+            guard let current = s.jitter.flush() else { return .nothing }
+            let ms = PCM16.milliseconds(frames: current.deliveredFrames, rate: s.rate)
+            guard s.deviceRunning else { return .answer(current.itemID, ms) }
+            s.bargeSerial += 1
+            s.bargeRequest = BargeRequest(serial: s.bargeSerial, itemID: current.itemID, deliveredFrames: current.deliveredFrames)
+            return .wait(serial: s.bargeSerial, itemID: current.itemID, fallbackMs: ms)
+        }
+        state.notifyAll()
+        switch plan {
+        case .nothing:
+            return nil
+        case .answer(let id, let ms):
+            return (id, ms)
+        case .wait(let serial, let id, let fallbackMs):
+            if let result = state.wait(until: MonoClock.now() + timeout, { s in s.bargeResult?.serial == serial ? s.bargeResult : nil }) {
+                return (result.itemID, result.playedMs)
+            }
+            // The thread is stuck in the device: report what was handed to it, which is never
+            // more than was received.
+            context.logger.warning("barge-in: playback thread did not answer in time")
+            return (id, fallbackMs)
+        }
+    }
+
+    // MARK: - Control
+
+    var config: PlaybackDeviceConfig { state.withLock { $0.config } }
+
+    /// Underruns (network starvation inside an item) and other jitter-buffer counters.
+    var jitterCounters: (underruns: Int, queuedMs: Int, droppedMs: Int) {
+        state.withLock { s in
+            (s.jitter.underruns,
+             PCM16.milliseconds(frames: s.jitter.queuedFrames, rate: s.rate),
+             PCM16.milliseconds(frames: s.jitter.overflowFrames + s.droppedWhileDownFrames, rate: s.rate))
+        }
+    }
+
+    func start() {
+        thread.withLock { current in
+            guard current == nil else { return }
+            state.withLock { $0.stopping = false }
+            let beat = context.health.register(Self.loopName)
+            heartbeat.withLock { $0 = beat }
+            current = DedicatedThread.start(name: "tether-playback") { [self] in run(beat) }
+            if current == nil {
+                beat.retire()
+                status.failed(AlsaDeviceError(kind: .fault, code: 0, message: "cannot start the playback thread"), device: config.device.device)
+            }
+        }
+    }
+
+    func requestStop() {
+        state.withLock { $0.stopping = true }
+        state.notifyAll()
+    }
+
+    @discardableResult
+    func join(timeout: Duration) -> Bool {
+        let current = thread.withLock { t in
+            defer { t = nil }
+            return t
+        }
+        let joined = current?.join(timeout: timeout) ?? true
+        heartbeat.withLock { beat in
+            beat?.retire()
+            beat = nil
+        }
+        if !joined { context.logger.warning("playback thread did not stop in time: stuck in the device") }
+        return joined
+    }
+
+    /// New settings: the device is reopened only if its own settings changed; a new prebuffer
+    /// applies from the next item.
+    func reconfigure(_ config: PlaybackDeviceConfig) {
+        let reopen = state.withLock { s -> Bool in
+            guard s.config != config else { return false }
+            let deviceChanged = s.config.device != config.device
+            s.config = config
+            var settings = s.jitter.settings
+            settings.prebufferFrames = PCM16.frames(config.prebuffer, rate: s.rate)
+            s.jitter.update(settings: settings)
+            if deviceChanged { s.generation += 1 }
+            return deviceChanged
+        }
+        if reopen { state.notifyAll() }
+    }
+
+    // MARK: - Thread
+
+    private func run(_ heartbeat: Heartbeat) {
+        AlsaDiagnostics.installOnCurrentThread()
+        var backoff = Backoff(config: context.reopenBackoff)
+        var lastError: String?
+        while let (config, generation) = state.withLock({ $0.stopping ? nil : ($0.config.device, $0.generation) }) {
+            status.update {
+                $0.state = .opening
+                $0.device = config.device
+            }
+            heartbeat.beat()
+            let openedAt = MonoClock.now()
+            let outcome: Outcome
+            do {
+                let pcm = try AlsaPCM.open(device: config.device, direction: .playback, rate: config.rate,
+                                           channels: config.channels, periodFrames: config.framesPerPeriod)
+                status.opened(pcm)
+                context.logger.info("playback device opened", metadata: [
+                    "device": "\(pcm.device)", "rate": "\(pcm.rate)", "channels": "\(pcm.channels)",
+                    "period_frames": "\(pcm.periodFrames)", "buffer_frames": "\(pcm.bufferFrames)",
+                ])
+                lastError = nil
+                outcome = stream(pcm, generation: generation, heartbeat: heartbeat)
+                pcm.close()
+            } catch {
+                outcome = .fault(error)
+            }
+            switch outcome {
+            case .stopped:
+                break
+            case .reconfigure:
+                backoff.reset()
+                continue
+            case .fault(let error):
+                status.failed(error, device: config.device)
+                if error.message != lastError {
+                    context.logger.warning("playback device unusable, retrying", metadata: ["error": "\(error.message)"])
+                }
+                lastError = error.message
+                if MonoClock.now() - openedAt > .seconds(5) { backoff.reset() }
+                // Nobody can hear a reply while the speaker is gone: drop it rather than play
+                // it late, and keep dropping while we wait.
+                dropQueuedWhileDown()
+                let delay = backoff.nextDelay(unit: 0.5)
+                _ = context.pause(delay, on: state, heartbeat: heartbeat) { s in
+                    if s.jitter.queuedFrames > 0 {
+                        s.droppedWhileDownFrames += s.jitter.queuedFrames
+                        _ = s.jitter.flush()
+                    }
+                    return s.stopping || s.generation != generation
+                }
+                continue
+            }
+            break
+        }
+        status.set(.stopped)
+    }
+
+    private func dropQueuedWhileDown() {
+        state.withLock { s in
+            s.droppedWhileDownFrames += s.jitter.queuedFrames
+            _ = s.jitter.flush()
+        }
+    }
+
+    private func stream(_ pcm: AlsaPCM, generation: Int, heartbeat: Heartbeat) -> Outcome {
+        let period = pcm.periodFrames
+        let channels = pcm.channels
+        let mono = UnsafeMutableBufferPointer<Int16>.allocate(capacity: period)
+        mono.initialize(repeating: 0)
+        let out = channels == 1 ? mono : UnsafeMutableBufferPointer<Int16>.allocate(capacity: period * channels)
+        if channels != 1 { out.initialize(repeating: 0) }
+        var ledger = PlayoutLedger(bufferFrames: pcm.bufferFrames)
+        var running = false
+        let beatSpacing = context.beatSpacing.nanoseconds
+        var lastBeat = MonoTime.zero
+
+        state.withLock { s in
+            // Pull exactly what the device takes per period, at the rate it really runs.
+            s.rate = pcm.rate
+            s.jitter.update(settings: JitterBuffer.Settings(rate: pcm.rate, framesPerPeriod: period, prebuffer: s.config.prebuffer))
+        }
+        defer {
+            if running { pcm.discardAndStop() }
+            finish(ledger.reset(), interrupted: nil, at: MonoClock.now())
+            state.withLock { s in
+                s.deviceRunning = false
+                s.jitter.deviceDrained()
+            }
+            if channels != 1 { out.deallocate() }
+            mono.deallocate()
+        }
+
+        while true {
+            let step = state.wait(until: MonoClock.now() + context.heartbeatInterval) { s -> Step? in
+                if s.stopping { return .exit(.stopped) }
+                if s.generation != generation { return .exit(.reconfigure) }
+                if let request = s.bargeRequest {
+                    s.bargeRequest = nil
+                    return .bargeIn(request)
+                }
+                guard running || s.jitter.isReadyToPlay else { return nil }
+                let period = s.jitter.pull(into: mono)
+                s.gain.apply(to: mono)
+                return .write(period, mayStop: !s.jitter.isPlayingItem && !s.jitter.isReadyToPlay)
+            }
+            guard let step else {
+                heartbeat.beat()  // idle: nothing to say
+                continue
+            }
+            switch step {
+            case .exit(let outcome):
+                return outcome
+
+            case .bargeIn(let request):
+                let rewound = running ? pcm.discardAndStop() : 0
+                let taken = ledger.rewind(rewound).first { $0.itemID == request.itemID }?.audioFrames ?? 0
+                let played = max(0, request.deliveredFrames - taken)
+                let playedMs = PCM16.milliseconds(frames: played, rate: pcm.rate)
+                running = false
+                finish(ledger.reset(), interrupted: (request.itemID, playedMs), at: MonoClock.now())
+                status.set(.idle)
+                state.withLock { s in
+                    s.deviceRunning = false
+                    s.jitter.deviceDrained()
+                    s.bargeResult = BargeResult(serial: request.serial, itemID: request.itemID, playedMs: playedMs)
+                }
+                state.notifyAll()
+                heartbeat.beat()
+
+            case .write(let chunk, let mayStop):
+                if !running {
+                    running = true
+                    _ = ledger.reset()
+                    status.set(.playing)
+                    state.withLock { $0.deviceRunning = true }
+                }
+                context.levels.out(UnsafeBufferPointer(mono), at: MonoClock.now())
+                if channels != 1 {
+                    ChannelMix.upmix(UnsafeBufferPointer(mono), channels: channels, into: out)
+                }
+                let result = pcm.writePeriod(from: UnsafeRawPointer(out.baseAddress!))
+                let now = MonoClock.now()
+                // Progress: the device took a period. (Stuck in the write, we do not get here.)
+                if now.nanoseconds - lastBeat.nanoseconds >= beatSpacing {
+                    heartbeat.beat()
+                    lastBeat = now
+                }
+                switch result {
+                case .fault(let error):
+                    return .fault(error)
+                case .recovered:
+                    status.update {
+                        $0.xruns = pcm.xruns + pcm.suspends
+                        $0.suspends = pcm.suspends
+                    }
+                    context.events.publish("audio.xrun", ["direction": "playback"])
+                case .ok:
+                    break
+                }
+                for event in ledger.record(chunk, frames: period) {
+                    switch event {
+                    case .started(let id):
+                        context.gate.withLock { $0.speakerStarted(at: now) }
+                        context.events.publish("response.audio.started", ["item_id": JSONValue(id)])
+                    case .done(let id):
+                        context.events.publish("response.audio.done", ["item_id": JSONValue(id)])
+                        if ledger.activeItems.isEmpty { context.gate.withLock { $0.speakerStopped(at: now) } }
+                    }
+                }
+                if mayStop && ledger.isDrained {
+                    // Only silence is left in the device: stop it until the next reply.
+                    pcm.discardAndStop()
+                    running = false
+                    _ = ledger.reset()
+                    status.set(.idle)
+                    state.withLock { s in
+                        s.deviceRunning = false
+                        s.jitter.deviceDrained()
+                    }
+                }
+            }
+        }
+    }
+
+    /// Items that were still audible when the device stopped are done now; the one barge-in
+    /// cut short says so and how much of it was played.
+    private func finish(_ items: [String?], interrupted: (itemID: String?, playedMs: Int)?, at now: MonoTime) {
+        for id in items {
+            var data: JSONObject = ["item_id": JSONValue(id)]
+            if let interrupted, interrupted.itemID == id {
+                data["interrupted"] = true
+                data["played_ms"] = JSONValue(interrupted.playedMs)
+            }
+            context.events.publish("response.audio.done", data)
+        }
+        if !items.isEmpty { context.gate.withLock { $0.speakerStopped(at: now) } }
+    }
+}
