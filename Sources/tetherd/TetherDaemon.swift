@@ -71,9 +71,16 @@ struct TetherDaemon: AsyncParsableCommand {
             case nil: session.networkChanged()
             }
         }
+        // Mic periods go straight from the capture thread into the session's uplink queue.
+        let audio = AudioEngine(config: loaded.config.audio, health: health, events: events, logger: Logger(label: "audio"),
+                                heartbeatInterval: timing.heartbeatInterval) { frame in
+            session.captured(frame.pcm, at: frame.capturedAt, duration: frame.duration)
+        }
+        session.attach(audio: audio)
         var parts = Supervisor.Subsystems(session: session)
         parts.control = control
         parts.network = network
+        parts.audio = audio
         parts.networkWatched = loaded.config.network.watch
         supervisor.attach(parts)
 
@@ -84,6 +91,7 @@ struct TetherDaemon: AsyncParsableCommand {
         }
         services.append(ControlService(server: control, health: health, interval: timing.heartbeatInterval))
         services.append(NetworkMonitorService(monitor: network))
+        services.append(AudioService(engine: audio))
         services.append(SessionRunner(session: session))
         services.append(ReloadService(supervisor: supervisor))
         services.append(LifecycleService(notifier: notifier, logger: logger))

@@ -10,6 +10,7 @@ public final class Supervisor: ControlCommandHandler, Sendable {
         public var control: ControlServer?
         public var network: NetworkMonitor?
         public var networkWatched = false
+        public var audio: AudioEngine?
         public init(session: SessionService) { self.session = session }
     }
 
@@ -64,7 +65,16 @@ public final class Supervisor: ControlCommandHandler, Sendable {
         case .subscribe:
             return .failure(ControlError(.internal, "subscribe is handled by the socket"))
         case .mute, .unmute, .volume:
-            return .failure(ControlError(.unavailable, "audio is not available in this build"))
+            guard let audio = parts.audio else { return .failure(ControlError(.unavailable, "audio is not running")) }
+            switch command {
+            case .mute: audio.setMuted(true)
+            case .unmute: audio.setMuted(false)
+            case .volume(let level): audio.setVolume(level)
+            default: break
+            }
+            logger.notice("audio: \(audio.isMuted ? "muted" : "unmuted"), volume \(audio.volume)")
+            refreshStatusLine()
+            return .success(["muted": .bool(audio.isMuted), "volume": .number(Double(audio.volume))])
         case .reconnect:
             await session.reconnect()
             return .success(nil)
@@ -129,6 +139,7 @@ public final class Supervisor: ControlCommandHandler, Sendable {
             logger.warning("control socket settings change on restart only")
         }
         if let session = parts?.session { await session.apply(next.sessionSettings()) }
+        parts?.audio?.reconfigure(next.config.audio)
         logger.notice("configuration reloaded from \(configPath)")
         refreshStatusLine()
         return .success(nil)
@@ -140,11 +151,11 @@ public final class Supervisor: ControlCommandHandler, Sendable {
         guard let parts else { return [:] }
         var result = await parts.session.status()
         result["network"] = .object(parts.network?.status ?? ["online": .null, "default_interface": .null, "watch": false])
-        result["audio"] = [
+        result["audio"] = .object(parts.audio?.status() ?? [
             "capture": ["state": "unavailable", "device": .null, "xruns": 0],
             "playback": ["state": "unavailable", "device": .null, "underruns": 0],
             "muted": false, "volume": .number(Double(configuration.config.audio.volume)),
-        ]
+        ])
         if let control = parts.control { result["control"] = .object(control.stats.json) }
         result["uptime_s"] = .number(Double((MonoClock.now() - startedAt).milliseconds / 1000))
         result["version"] = .string(TetherVersion.current)
@@ -154,7 +165,7 @@ public final class Supervisor: ControlCommandHandler, Sendable {
     func refreshStatusLine() {
         guard let parts else { return }
         let online = parts.networkWatched ? parts.network?.view.online : nil
-        let line = parts.session.statusLine(networkOnline: online, muted: false).text
+        let line = parts.session.statusLine(networkOnline: online, muted: parts.audio?.isMuted ?? false).text
         let changed = lastStatusLine.withLock { last in
             defer { last = line }
             return last != line

@@ -1,3 +1,4 @@
+import Dispatch
 import Logging
 import NIOCore
 import Synchronization
@@ -129,15 +130,13 @@ public final class SessionService: @unchecked Sendable {
     /// Stop speaking now: playback silenced, the response cancelled, the brain told how much
     /// was heard.
     public func interrupt() async -> Result<JSONValue?, ControlError> {
-        await onLoop { () -> Result<JSONValue?, ControlError> in
-            let played = self.bargeIn(cancelResponse: true)
-            var result: JSONObject = [:]
-            if let played {
-                result["item_id"] = JSONValue(played.itemID)
-                result["played_ms"] = .number(Double(played.playedMs))
-            }
-            return .success(.object(result))
+        let played = await bargeIn(cancelResponse: true)
+        var result: JSONObject = [:]
+        if let played {
+            result["item_id"] = JSONValue(played.itemID)
+            result["played_ms"] = .number(Double(played.playedMs))
         }
+        return .success(.object(result))
     }
 
     public func toolResult(callID: String, output: String) async -> Result<JSONValue?, ControlError> {
@@ -369,15 +368,33 @@ public final class SessionService: @unchecked Sendable {
         ControlError(.unavailable, "the session is \(machine.state.rawValue), not live\(lastError.map { " (last error: \($0))" } ?? "")")
     }
 
-    /// Silence the speaker and tell the brain how much of its answer was heard.
-    @discardableResult
-    private func bargeIn(cancelResponse: Bool) -> (itemID: String?, playedMs: Int)? {
-        let played = audio?.bargeIn()
-        if let (connection, dialect) = liveConnection() {
-            if cancelResponse { for m in dialect.cancelResponse() { connection.send(m) } }
-            if let played { for m in dialect.truncate(itemID: played.itemID, audioEndMs: played.playedMs) { connection.send(m) } }
+    /// Silence the speaker and tell the brain how much of its answer was heard. The engine
+    /// needs up to a period to silence the device, so that wait happens off the event loop;
+    /// the cancel goes out at once, the truncation when the played time is known.
+    private func bargeIn(cancelResponse: Bool) async -> (itemID: String?, playedMs: Int)? {
+        let audio: (any SessionAudio)? = await onLoop {
+            if cancelResponse, let (connection, dialect) = self.liveConnection() {
+                for m in dialect.cancelResponse() { connection.send(m) }
+            }
+            return self.audio
+        }
+        guard let audio else { return nil }
+        let played = await withCheckedContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(returning: audio.bargeIn()) }
+        }
+        guard let played else { return nil }
+        let (itemID, playedMs) = played
+        await onLoop {
+            if let (connection, dialect) = self.liveConnection() {
+                for m in dialect.truncate(itemID: itemID, audioEndMs: playedMs) { connection.send(m) }
+            }
         }
         return played
+    }
+
+    /// Barge-in from an upstream event, on the loop: runs without holding the loop up.
+    private func bargeInSoon() {
+        Task { _ = await self.bargeIn(cancelResponse: false) }
     }
 
     private func onLoop<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
@@ -401,11 +418,11 @@ public final class SessionService: @unchecked Sendable {
         case .speechStarted:
             events.publish("speech.started")
             // openai-realtime: the server saw the user start talking; stop speaking over them.
-            if settings.upstream.protocolKind == .openaiRealtime { bargeIn(cancelResponse: false) }
+            if settings.upstream.protocolKind == .openaiRealtime { bargeInSoon() }
         case .speechStopped:
             events.publish("speech.stopped")
         case .clear:
-            bargeIn(cancelResponse: false)
+            bargeInSoon()
         case .toolCall(let callID, let name, let arguments):
             events.publish("tool.call", ["call_id": .string(callID), "name": .string(name), "arguments": .string(arguments)])
             armToolTimeout(callID: callID, generation: g)
