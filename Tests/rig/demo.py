@@ -61,7 +61,7 @@ def main():
             rig.start(capture_pcm=(speech + silence) * 20, lead_ms=1000)
             env.update(rig.env)
             capture, playback = "tether_capture", "tether_playback"
-            say(f"no sound card: file-backed ALSA rig in {rig.dir} (speech in, {rig.playback_raw} out)")
+            say(f"no sound card: file-backed ALSA rig in {rig.dir} (speech in, {rig.playback_out} out)")
         else:
             capture = playback = "default"
             say("using the sound card (ALSA default device)")
@@ -123,7 +123,7 @@ def main():
         say(f"the brain received {stats.get('received_pcm_bytes', 0) / 48000:.1f} s of microphone audio "
             f"over {stats.get('connections_total', 0)} connection(s)")
         if rig:
-            say(f"the speaker played {len(rig.played()) / 48000:.1f} s of audio into {rig.playback_raw}")
+            say(f"the speaker played {len(rig.played()) / 48000:.1f} s of audio into {rig.playback_out}")
     except KeyboardInterrupt:
         pass
     finally:
