@@ -18,11 +18,12 @@ public enum SessionState: String, Sendable, Equatable, CaseIterable {
     /// Shutting down.
     case stopping
 
-    /// Mic audio is kept for replay in these states.
+    /// Mic audio is kept for replay in these states (from start-up on: the microphone may
+    /// open a moment before the first connection attempt).
     public var buffersAudio: Bool {
         switch self {
-        case .connecting, .degraded, .reconnecting, .offline: return true
-        case .idle, .live, .paused, .stopping: return false
+        case .idle, .connecting, .degraded, .reconnecting, .offline: return true
+        case .live, .paused, .stopping: return false
         }
     }
 }

@@ -20,7 +20,7 @@ public final class SessionService: @unchecked Sendable {
 
     // Shared with the capture thread.
     private let uplink: Mutex<UplinkQueue>
-    private let uplinkMode = Atomic<UInt8>(UplinkMode.discard.rawValue)
+    private let uplinkMode = Atomic<UInt8>(UplinkMode.buffer.rawValue)
     private let pumpScheduled = Atomic<Bool>(false)
     private let snapshot = Mutex(SessionSnapshot())
 
