@@ -492,15 +492,18 @@ def _add_format(p, prefix="", what=""):
 
 
 def _wait_for_signal(cleanup):
-    done = threading.Event()
+    # The handler only sets a flag: it runs in the main thread wherever that thread was
+    # interrupted, and taking a lock there (Event.set) can deadlock against the very wait
+    # it interrupted.
+    caught = []
 
     def handler(signum, frame):
-        done.set()
+        caught.append(signum)
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
-    while not done.is_set():
-        done.wait(0.5)
+    while not caught:
+        time.sleep(0.1)
     cleanup()
 
 
