@@ -357,8 +357,15 @@ class PlaybackReader:
         if self._keepalive is not None:
             os.close(self._keepalive)
             self._keepalive = None
-        if self.fifo_path and os.path.exists(self.fifo_path):
-            os.unlink(self.fifo_path)
+        if self.fifo_path:
+            if os.path.exists(self.fifo_path):
+                os.unlink(self.fifo_path)
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+        for f in (getattr(self, "_out", None), getattr(self, "_log", None)):
+            if f:
+                f.close()
 
     def run_forever(self):
         self._run()
