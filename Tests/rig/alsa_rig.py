@@ -357,8 +357,15 @@ class PlaybackReader:
         if self._keepalive is not None:
             os.close(self._keepalive)
             self._keepalive = None
-        if self.fifo_path and os.path.exists(self.fifo_path):
-            os.unlink(self.fifo_path)
+        if self.fifo_path:
+            if os.path.exists(self.fifo_path):
+                os.unlink(self.fifo_path)
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+        for f in (getattr(self, "_out", None), getattr(self, "_log", None)):
+            if f:
+                f.close()
 
     def run_forever(self):
         self._run()
@@ -492,15 +499,18 @@ def _add_format(p, prefix="", what=""):
 
 
 def _wait_for_signal(cleanup):
-    done = threading.Event()
+    # The handler only sets a flag: it runs in the main thread wherever that thread was
+    # interrupted, and taking a lock there (Event.set) can deadlock against the very wait
+    # it interrupted.
+    caught = []
 
     def handler(signum, frame):
-        done.set()
+        caught.append(signum)
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
-    while not done.is_set():
-        done.wait(0.5)
+    while not caught:
+        time.sleep(0.1)
     cleanup()
 
 

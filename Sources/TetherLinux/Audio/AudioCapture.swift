@@ -16,6 +16,9 @@ final class AudioCapture: Sendable {
         var config: AudioDeviceConfig
         /// Bumped to make the thread close and reopen its device with `config`.
         var generation = 0
+        /// Which start() the running thread belongs to: a thread abandoned by an earlier
+        /// stop (stuck in the device) must not carry on beside its successor.
+        var run = 0
     }
 
     private enum Outcome {
@@ -44,10 +47,14 @@ final class AudioCapture: Sendable {
     func start() {
         thread.withLock { current in
             guard current == nil else { return }
-            control.withLock { $0.stopping = false }
+            let run = control.withLock { c -> Int in
+                c.stopping = false
+                c.run += 1
+                return c.run
+            }
             let beat = context.health.register(Self.loopName)
             heartbeat.withLock { $0 = beat }
-            current = DedicatedThread.start(name: "tether-capture") { [self] in run(beat) }
+            current = DedicatedThread.start(name: "tether-capture") { [self] in self.run(beat, run: run) }
             if current == nil {
                 beat.retire()
                 status.failed(AlsaDeviceError(kind: .fault, code: 0, message: "cannot start the capture thread"), device: config.device)
@@ -89,11 +96,11 @@ final class AudioCapture: Sendable {
 
     // MARK: - Thread
 
-    private func run(_ heartbeat: Heartbeat) {
+    private func run(_ heartbeat: Heartbeat, run: Int) {
         AlsaDiagnostics.installOnCurrentThread()
         var backoff = Backoff(config: context.reopenBackoff)
         var lastError: String?
-        while let (config, generation) = control.withLock({ $0.stopping ? nil : ($0.config, $0.generation) }) {
+        while let (config, generation) = control.withLock({ $0.stopping || $0.run != run ? nil : ($0.config, $0.generation) }) {
             status.update {
                 $0.state = .opening
                 $0.device = config.device
@@ -110,7 +117,7 @@ final class AudioCapture: Sendable {
                     "period_frames": "\(pcm.periodFrames)", "buffer_frames": "\(pcm.bufferFrames)",
                 ])
                 lastError = nil
-                outcome = stream(pcm, generation: generation, heartbeat: heartbeat)
+                outcome = stream(pcm, generation: generation, run: run, heartbeat: heartbeat)
                 pcm.close()
             } catch {
                 outcome = .fault(error)
@@ -130,15 +137,15 @@ final class AudioCapture: Sendable {
                 // A device that ran for a while earns a quick first retry.
                 if MonoClock.now() - openedAt > .seconds(5) { backoff.reset() }
                 let delay = backoff.nextDelay(unit: 0.5)
-                _ = context.pause(delay, on: control, heartbeat: heartbeat) { $0.stopping || $0.generation != generation }
+                _ = context.pause(delay, on: control, heartbeat: heartbeat) { $0.stopping || $0.run != run || $0.generation != generation }
                 continue
             }
             break
         }
-        status.set(.stopped)
+        if control.withLock({ $0.run == run }) { status.set(.stopped) }
     }
 
-    private func stream(_ pcm: AlsaPCM, generation: Int, heartbeat: Heartbeat) -> Outcome {
+    private func stream(_ pcm: AlsaPCM, generation: Int, run: Int, heartbeat: Heartbeat) -> Outcome {
         let period = pcm.periodFrames
         let channels = pcm.channels
         let periodDuration = PCM16.duration(frames: period, rate: pcm.rate)
@@ -160,7 +167,7 @@ final class AudioCapture: Sendable {
 
         while true {
             if let exit = control.withLock({ c -> Outcome? in
-                c.stopping ? .stopped : c.generation != generation ? .reconfigure : nil
+                c.stopping || c.run != run ? .stopped : c.generation != generation ? .reconfigure : nil
             }) {
                 return exit
             }

@@ -30,6 +30,8 @@ final class AudioPlayback: Sendable {
         var stopping = false
         /// Bumped to make the thread close and reopen its device.
         var generation = 0
+        /// Which start() the running thread belongs to (see AudioCapture).
+        var run = 0
         /// The device holds (or is playing) audio: barge-in has to go through the thread.
         var deviceRunning = false
         /// The rate of the open device (ms conversions), the configured one until opened.
@@ -137,10 +139,14 @@ final class AudioPlayback: Sendable {
     func start() {
         thread.withLock { current in
             guard current == nil else { return }
-            state.withLock { $0.stopping = false }
+            let run = state.withLock { s -> Int in
+                s.stopping = false
+                s.run += 1
+                return s.run
+            }
             let beat = context.health.register(Self.loopName)
             heartbeat.withLock { $0 = beat }
-            current = DedicatedThread.start(name: "tether-playback") { [self] in run(beat) }
+            current = DedicatedThread.start(name: "tether-playback") { [self] in self.run(beat, run: run) }
             if current == nil {
                 beat.retire()
                 status.failed(AlsaDeviceError(kind: .fault, code: 0, message: "cannot start the playback thread"), device: config.device.device)
@@ -186,11 +192,11 @@ final class AudioPlayback: Sendable {
 
     // MARK: - Thread
 
-    private func run(_ heartbeat: Heartbeat) {
+    private func run(_ heartbeat: Heartbeat, run: Int) {
         AlsaDiagnostics.installOnCurrentThread()
         var backoff = Backoff(config: context.reopenBackoff)
         var lastError: String?
-        while let (config, generation) = state.withLock({ $0.stopping ? nil : ($0.config.device, $0.generation) }) {
+        while let (config, generation) = state.withLock({ $0.stopping || $0.run != run ? nil : ($0.config.device, $0.generation) }) {
             status.update {
                 $0.state = .opening
                 $0.device = config.device
@@ -207,7 +213,7 @@ final class AudioPlayback: Sendable {
                     "period_frames": "\(pcm.periodFrames)", "buffer_frames": "\(pcm.bufferFrames)",
                 ])
                 lastError = nil
-                outcome = stream(pcm, generation: generation, heartbeat: heartbeat)
+                outcome = stream(pcm, generation: generation, run: run, heartbeat: heartbeat)
                 pcm.close()
             } catch {
                 outcome = .fault(error)
@@ -234,13 +240,13 @@ final class AudioPlayback: Sendable {
                         s.droppedWhileDownFrames += s.jitter.queuedFrames
                         _ = s.jitter.flush()
                     }
-                    return s.stopping || s.generation != generation
+                    return s.stopping || s.run != run || s.generation != generation
                 }
                 continue
             }
             break
         }
-        status.set(.stopped)
+        if state.withLock({ $0.run == run }) { status.set(.stopped) }
     }
 
     private func dropQueuedWhileDown() {
@@ -250,7 +256,7 @@ final class AudioPlayback: Sendable {
         }
     }
 
-    private func stream(_ pcm: AlsaPCM, generation: Int, heartbeat: Heartbeat) -> Outcome {
+    private func stream(_ pcm: AlsaPCM, generation: Int, run: Int, heartbeat: Heartbeat) -> Outcome {
         let period = pcm.periodFrames
         let channels = pcm.channels
         let mono = UnsafeMutableBufferPointer<Int16>.allocate(capacity: period)
@@ -273,14 +279,21 @@ final class AudioPlayback: Sendable {
             state.withLock { s in
                 s.deviceRunning = false
                 s.jitter.deviceDrained()
+                // A barge-in that arrived as we left: the device is silent now; answer it.
+                if let request = s.bargeRequest {
+                    s.bargeRequest = nil
+                    s.bargeResult = BargeResult(serial: request.serial, itemID: request.itemID,
+                                                playedMs: PCM16.milliseconds(frames: request.deliveredFrames, rate: pcm.rate))
+                }
             }
+            state.notifyAll()
             if channels != 1 { out.deallocate() }
             mono.deallocate()
         }
 
         while true {
             let step = state.wait(until: MonoClock.now() + context.heartbeatInterval) { s -> Step? in
-                if s.stopping { return .exit(.stopped) }
+                if s.stopping || s.run != run { return .exit(.stopped) }
                 if s.generation != generation { return .exit(.reconfigure) }
                 if let request = s.bargeRequest {
                     s.bargeRequest = nil
@@ -318,7 +331,7 @@ final class AudioPlayback: Sendable {
             case .write(let chunk, let mayStop):
                 if !running {
                     running = true
-                    _ = ledger.reset()
+                    finish(ledger.reset(), interrupted: nil, at: MonoClock.now())
                     status.set(.playing)
                     state.withLock { $0.deviceRunning = true }
                 }
@@ -359,7 +372,7 @@ final class AudioPlayback: Sendable {
                     // Only silence is left in the device: stop it until the next reply.
                     pcm.discardAndStop()
                     running = false
-                    _ = ledger.reset()
+                    finish(ledger.reset(), interrupted: nil, at: now)
                     status.set(.idle)
                     state.withLock { s in
                         s.deviceRunning = false

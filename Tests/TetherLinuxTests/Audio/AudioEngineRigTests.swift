@@ -164,6 +164,27 @@ import TetherCore
         #expect(health.loops.isEmpty)
     }
 
+    @Test func engineRestartsAfterStop() throws {
+        let format = AudioRig.Format()
+        let rig = try AudioRig("restart")
+        try rig.startFeeder(input: try AudioRig.tone(ms: 5000, rate: 24000), format: format)
+        try rig.startReader(format: format)
+        let recorder = AudioRecorder()
+        let health = HealthRegistry()
+        let engine = makeEngine(rigAudioConfig(), recorder, health: health)
+        engine.start()
+        engine.start()  // idempotent
+        #expect(waitFor(.seconds(3)) { recorder.frameCount >= 5 })
+        engine.stop()
+        #expect(health.loops.isEmpty)
+        #expect(state(engine, "capture") == "stopped" && state(engine, "playback") == "stopped")
+        let count = recorder.frameCount
+        engine.start()
+        #expect(waitFor(.seconds(3)) { recorder.frameCount >= count + 5 && state(engine, "playback") == "idle" })
+        #expect(Set(health.loops) == ["capture", "playback"])
+        engine.stop()
+    }
+
     @Test func missingDeviceAtStartIsAnErrorUntilReconfigured() throws {
         let format = AudioRig.Format()
         let rig = try AudioRig("missing")
