@@ -19,11 +19,14 @@ import Testing
         #expect(first.bytes == Self.frame(0) + Self.frame(1))
         let mark = q.sentMark
         #expect(mark == 2)
+        #expect(q.unacknowledgedBytes == 8)
         #expect(drain(&q) == (2..<5).flatMap { Self.frame($0) })
         q.acknowledge(upTo: mark)
         #expect(q.frameCount == 3)
+        #expect(q.unacknowledgedBytes == 12)
         // The connection dies: everything not acknowledged goes again, first.
         q.rewind()
+        #expect(q.unacknowledgedBytes == 0)
         q.append(Self.frame(5), capturedAt: Self.t(100), duration: Self.period, sending: false)
         #expect(drain(&q) == (2..<6).flatMap { Self.frame($0) })
         #expect(q.droppedMs == 0)

@@ -306,8 +306,11 @@ class CaptureFeeder:
             now = time.monotonic_ns()
             if due > now:
                 time.sleep((due - now) / 1e9)
-            elif now - due > 10 * period_ns:
-                start = now - (k - self.ahead) * period_ns  # we were held up: no burst
+            elif now - due > period_ns:
+                # Held up (nobody read the device yet): carry on from now, never faster than
+                # real time, as a microphone would. The audio is delayed, not dropped, and not
+                # bunched into a burst that looks like a broken device.
+                start = now - (k - self.ahead) * period_ns
             if not self._write(data):
                 return
             if self._log:

@@ -50,7 +50,14 @@ def check_across_connections(streams, max_repeat):
     """Each connection is gap-free on its own; each next one starts no later than where the
     previous ended (no gap) and repeats at most `max_repeat` numbers (the unacknowledged
     tail). Returns (first, last, repeated) over all."""
-    runs = [r for r in (counted_runs(decode_counter(s)) for s in streams) if r]
+    runs = []
+    for i, s in enumerate(streams):
+        try:
+            run = counted_runs(decode_counter(s))
+        except AssertionError as e:
+            raise AssertionError(f"connection {i + 1} of {len(streams)}: {e}") from None
+        if run:
+            runs.append(run)
     assert runs, "no counting audio arrived"
     first, last = runs[0]
     repeated = 0

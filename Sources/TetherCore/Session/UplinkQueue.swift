@@ -39,6 +39,8 @@ public struct UplinkQueue: Sendable {
     private var nextSequence: UInt64 = 1
     public private(set) var totalBytes = 0
     private var unsentNanos: Int64 = 0
+    /// Bytes written on the current connection and not yet acknowledged.
+    public private(set) var unacknowledgedBytes = 0
     public private(set) var droppedNanos: Int64 = 0
     public private(set) var droppedFrames = 0
     /// Frames that were sent but fell out of the queue before any pong vouched for them.
@@ -83,6 +85,7 @@ public struct UplinkQueue: Sendable {
         totalBytes -= frame.bytes.count
         if sentCount > 0 {
             sentCount -= 1
+            unacknowledgedBytes -= frame.bytes.count
             unconfirmedEvictions += 1
         } else {
             unsentNanos -= frame.duration.nanoseconds
@@ -111,6 +114,7 @@ public struct UplinkQueue: Sendable {
                 out.append(contentsOf: frame.bytes)
             }
             unsentNanos -= frame.duration.nanoseconds
+            unacknowledgedBytes += frame.bytes.count
             last = frame.sequence
             sentCount += 1
             count += 1
@@ -130,6 +134,7 @@ public struct UplinkQueue: Sendable {
         while sentCount > 0, let first = frames.first, first.sequence <= mark {
             frames.removeFirst()
             totalBytes -= first.bytes.count
+            unacknowledgedBytes -= first.bytes.count
             sentCount -= 1
         }
     }
@@ -137,6 +142,7 @@ public struct UplinkQueue: Sendable {
     /// The connection died: what it did not acknowledge goes out again first next time, or,
     /// without replay, is dropped and counted.
     public mutating func rewind() {
+        unacknowledgedBytes = 0
         if limits.replay {
             for i in 0..<sentCount { unsentNanos += frames[i].duration.nanoseconds }
             sentCount = 0
@@ -157,6 +163,7 @@ public struct UplinkQueue: Sendable {
         sentCount = 0
         totalBytes = 0
         unsentNanos = 0
+        unacknowledgedBytes = 0
     }
 
     // MARK: Status

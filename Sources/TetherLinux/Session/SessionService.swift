@@ -33,6 +33,8 @@ public final class SessionService: @unchecked Sendable {
     private var closing: [ObjectIdentifier: UpstreamConnection] = [:]
     /// The connection that carried the uplink frames not yet acknowledged.
     private var audioConnection: UInt64?
+    /// A replay window is full and its ping is out: sending resumes on the pong.
+    private var awaitingWindowAck = false
     private var wakeTimer: Scheduled<Void>?
     private var heartbeatTask: RepeatedTask?
     private var pendingTools: [String: (generation: UInt64, timer: Scheduled<Void>)] = [:]
@@ -46,6 +48,13 @@ public final class SessionService: @unchecked Sendable {
     /// Uplink messages carry at most this much PCM: one period while streaming live, bigger
     /// chunks while a backlog is replayed.
     static let maxChunkBytes = 32 * 1024
+    /// While a backlog is replayed, at most this much may be in flight unacknowledged: a ping
+    /// then follows and the rest waits for its pong. The ping is never stuck behind more than
+    /// this, so a slow link is not mistaken for a dead one, and a connection that dies mid-
+    /// replay leaves at most this much to send again.
+    static let replayWindowBytes = 64 * 1024
+    /// A backlog is more queued audio than this.
+    static let backlogMs: Int64 = 200
 
     public init(settings: SessionSettings, loop: any EventLoop, events: EventBus, health: HealthRegistry,
                 heartbeatInterval: Duration, logger: Logger) {
@@ -258,6 +267,7 @@ public final class SessionService: @unchecked Sendable {
                 // Frames another connection left unacknowledged go first on this one.
                 uplink.withLock { $0.rewind() }
                 audioConnection = g
+                awaitingWindowAck = false
             }
         }
         let mode: UplinkMode = state == .live ? .live : (state.buffersAudio ? .buffer : .discard)
@@ -284,6 +294,7 @@ public final class SessionService: @unchecked Sendable {
         guard audioConnection == generation else { return }
         uplink.withLock { $0.rewind() }
         audioConnection = nil
+        awaitingWindowAck = false
     }
 
     private func publish(_ event: SessionEvent) {
@@ -350,7 +361,14 @@ public final class SessionService: @unchecked Sendable {
         pumpScheduled.store(false, ordering: .releasing)
         guard machine.state == .live, let g = audioConnection, let connection = connections[g], let dialect = dialects[g] else { return }
         var wrote = false
-        while connection.isWritable {
+        while connection.isWritable && !awaitingWindowAck {
+            let (inFlight, backlog) = uplink.withLock { ($0.unacknowledgedBytes, $0.queuedMs > Self.backlogMs) }
+            if backlog && inFlight >= Self.replayWindowBytes {
+                awaitingWindowAck = true
+                if wrote { connection.flush() }
+                connection.pingNow()
+                return
+            }
             guard let chunk = uplink.withLock({ $0.takeUnsent(maxBytes: Self.maxChunkBytes) }) else { break }
             connection.send(dialect.audio(chunk.bytes), flush: false)
             counters.uplinkMessages += 1
@@ -491,7 +509,13 @@ extension SessionService: UpstreamConnectionOwner {
     func connection(_ connection: UpstreamConnection, acknowledged mark: UInt64, rtt: Duration, answeredProbe: Bool) {
         let g = connection.generation
         guard connections[g] === connection else { return }
-        if audioConnection == g { uplink.withLock { $0.acknowledge(upTo: mark) } }
+        if audioConnection == g {
+            uplink.withLock { $0.acknowledge(upTo: mark) }
+            if awaitingWindowAck {
+                awaitingWindowAck = false
+                pumpUplink()
+            }
+        }
         snapshot.withLock { $0.rttMs = Int(rtt.milliseconds) }
         if answeredProbe { perform(machine.probeSucceeded(generation: g, now: MonoClock.now())) }
     }

@@ -195,6 +195,11 @@ final class UpstreamConnection: WebSocketFrameSink {
         sendPing(probeTimeout: timeout)
     }
 
+    /// A ping now, outside the regular cadence: its pong acknowledges everything written so far.
+    func pingNow() {
+        sendPing(probeTimeout: nil)
+    }
+
     /// The network is down: no pings (nothing can answer them), no verdicts, until `probe`.
     func suspendLiveness() {
         pingTimer?.cancel()
