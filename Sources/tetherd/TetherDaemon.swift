@@ -23,6 +23,9 @@ struct TetherDaemon: AsyncParsableCommand {
     var checkConfig = false
 
     func run() async throws {
+        // A vanished pipe reader (an ALSA `file "|cmd"` device, a FIFO) must be an error on
+        // that device, not a signal that kills the daemon.
+        signal(SIGPIPE, SIG_IGN)
         let environment = ProcessInfo.processInfo.environment
         let path = config ?? ConfigFile.defaultPath
         let loaded: DaemonConfiguration

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from audio import Format, Rig, check_across_connections, counter_pcm
 from conftest import API_KEY, wait_until
 from netns import RobotAndBrain
 from peers import PythonPeer
@@ -28,13 +29,22 @@ def brain(net):
     p.close()
 
 
-def robot_daemon(daemon_factory, net, brain, **extra):
+@pytest.fixture
+def rig(tmp_path):
+    r = Rig(str(tmp_path / "rig"), capture=Format(24000, 1, 20), playback=Format(24000, 1, 20))
+    yield r
+    r.stop()
+
+
+def robot_daemon(daemon_factory, net, brain, rig=None, **extra):
     config = {"upstream": {"url": brain.url("/pcm"), "protocol": "pcm-stream", "ping_interval": "1s"},
               "network": {"watch": True, "debounce": "100ms", "probe_timeout": "1s"},
               "link": {"grace": "3s", "backoff": {"initial": "200ms", "max": "2s"}}}
+    if rig:
+        config["audio"] = {"capture": {"device": "tether_capture"}, "playback": {"device": "tether_playback"}, "echo": "none"}
     for key, value in extra.items():
         config.setdefault(key, {}).update(value)
-    return daemon_factory(config, netns=net.robot)
+    return daemon_factory(config, netns=net.robot, env=rig.env if rig else None)
 
 
 def test_status_shows_the_network_the_kernel_reports(daemon_factory, net, brain):
@@ -46,8 +56,10 @@ def test_status_shows_the_network_the_kernel_reports(daemon_factory, net, brain)
     assert status["network"]["kind"] == "ethernet"
 
 
-def test_a_short_link_loss_is_one_blip_and_no_loss(daemon_factory, net, brain):
-    d = robot_daemon(daemon_factory, net, brain).start()
+def test_a_short_link_loss_is_one_blip_and_no_loss(daemon_factory, net, brain, rig):
+    total = 12000 * 12
+    rig.start(capture_pcm=counter_pcm(1, total), lead_ms=0)
+    d = robot_daemon(daemon_factory, net, brain, rig).start()
     d.wait_state("live")
     events = d.events(["session", "network"])
     first = brain.latest()
@@ -67,10 +79,17 @@ def test_a_short_link_loss_is_one_blip_and_no_loss(daemon_factory, net, brain):
     assert not events.all("session.lost")
     assert brain.latest() is first, "the connection survived the blip and carried on"
     assert first.closed_at is None
+    # No audio lost upstream: the blip's audio was buffered and sent on, in order.
+    wait_until(rig.feeder.clip_done.is_set, 20, what="the counting clip")
+    wait_until(lambda: check_across_connections([bytes(c.pcm) for c in brain.connections], 0)[1] == total, 10,
+               what="all audio upstream")
+    assert check_across_connections([bytes(c.pcm) for c in brain.connections], 0)[0] == 1
 
 
-def test_a_long_outage_is_one_loss_no_attempts_and_live_fast_when_back(daemon_factory, net, brain):
-    d = robot_daemon(daemon_factory, net, brain).start()
+def test_a_long_outage_is_one_loss_no_attempts_and_live_fast_when_back(daemon_factory, net, brain, rig):
+    total = 12000 * 20
+    rig.start(capture_pcm=counter_pcm(1, total), lead_ms=0)
+    d = robot_daemon(daemon_factory, net, brain, rig).start()
     d.wait_state("live")
     events = d.events(["session", "network"])
     down = time.monotonic()
@@ -91,6 +110,12 @@ def test_a_long_outage_is_one_loss_no_attempts_and_live_fast_when_back(daemon_fa
     live = events.wait_for("session.live", timeout=3, after=up)
     assert live["_t"] - up <= 0.3, f"live {1000 * (live['_t'] - up):.0f} ms after the link came back"
     assert len(events.all("session.lost")) == 1
+    # The outage's microphone audio (within max_age) arrives, in order, after the link returns.
+    wait_until(rig.feeder.clip_done.is_set, 20, what="the counting clip")
+    streams = lambda: [bytes(c.pcm) for c in brain.connections]
+    wait_until(lambda: check_across_connections(streams(), 2 * 12000)[1] == total, 10, what="all audio upstream")
+    assert check_across_connections(streams(), 2 * 12000)[0] == 1
+    assert d.status()["buffer"]["dropped_ms"] == 0
 
 
 def test_a_moved_default_route_with_a_dead_old_path_reconnects_through_the_new_one(daemon_factory, net, brain):
