@@ -55,6 +55,8 @@ public final class SessionService: @unchecked Sendable {
     static let replayWindowBytes = 64 * 1024
     /// A backlog is more queued audio than this.
     static let backlogMs: Int64 = 200
+    /// Live uplink audio is sent once this much is queued.
+    static let uplinkBatchMs: Int64 = 40
 
     public init(settings: SessionSettings, loop: any EventLoop, events: EventBus, health: HealthRegistry,
                 heartbeatInterval: Duration, logger: Logger) {
@@ -108,8 +110,13 @@ public final class SessionService: @unchecked Sendable {
     public func captured(_ pcm: [UInt8], at capturedAt: MonoTime, duration: Duration) {
         let mode = UplinkMode(rawValue: uplinkMode.load(ordering: .acquiring)) ?? .discard
         guard mode != .discard else { return }
-        uplink.withLock { _ = $0.append(pcm, capturedAt: capturedAt, duration: duration, sending: mode == .live) }
-        if mode == .live && !pumpScheduled.exchange(true, ordering: .acquiringAndReleasing) {
+        let queuedMs = uplink.withLock { queue in
+            queue.append(pcm, capturedAt: capturedAt, duration: duration, sending: mode == .live)
+            return queue.queuedMs
+        }
+        // Waking the event loop costs more than the work it then does: while live, frames go
+        // out in batches of `uplinkBatchMs` (two 20 ms periods), not one wake-up per period.
+        if mode == .live && queuedMs >= Self.uplinkBatchMs && !pumpScheduled.exchange(true, ordering: .acquiringAndReleasing) {
             loop.execute { self.pumpUplink() }
         }
     }

@@ -54,6 +54,7 @@ final class UpstreamConnection: WebSocketFrameSink {
     private(set) var ready = false
     /// When each phase finished, for the journal: where a slow connect spent its time.
     private(set) var timeline = ConnectTimeline()
+    private var maskingKeys = MaskingKeys()
 
     init(generation: UInt64, loop: any EventLoop, settings: UpstreamConnectionSettings, owner: any UpstreamConnectionOwner) {
         self.generation = generation
@@ -185,7 +186,7 @@ final class UpstreamConnection: WebSocketFrameSink {
     private func makeFrame(_ opcode: WebSocketOpcode, _ bytes: [UInt8], _ allocator: ByteBufferAllocator) -> WebSocketFrame {
         var buffer = allocator.buffer(capacity: bytes.count)
         buffer.writeBytes(bytes)
-        return WebSocketFrame(fin: true, opcode: opcode, maskKey: .random(), data: buffer)
+        return WebSocketFrame(fin: true, opcode: opcode, maskKey: maskingKeys.key(), data: buffer)
     }
 
     /// An extra ping whose pong must come within `timeout`, to test the path right now. Also
@@ -217,7 +218,7 @@ final class UpstreamConnection: WebSocketFrameSink {
         pings.sent(payload: payload, mark: mark, now: MonoClock.now(), probeTimeout: probeTimeout)
         var buffer = channel.allocator.buffer(capacity: 8)
         buffer.writeBytes(payload)
-        channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .ping, maskKey: .random(), data: buffer), promise: nil)
+        channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .ping, maskKey: maskingKeys.key(), data: buffer), promise: nil)
         armPingDeadline()
     }
 

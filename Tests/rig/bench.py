@@ -1,0 +1,217 @@
+#!/usr/bin/env python3
+"""`make bench`: the performance figures in docs/BENCHMARKS.md, measured on the release build.
+
+- full duplex: CPU seconds and peak RSS of tetherd over 60 s with the microphone streaming
+  and the speaker playing, through the paced ALSA rig, against tether-mock-upstream (ws://),
+  for both protocols;
+- reconnect latency: the brain drops the connection, until session.live;
+- barge-in latency: the brain says stop (pcm-stream `clear`), until the speaker is silent;
+- network (root only): link restore to session.live, blip survival, dead-path detection,
+  in network namespaces.
+
+Environment: TETHER_BIN_DIR (default .build/release), BENCH_SECONDS (default 60),
+BENCH_ONLY=duplex,reconnect,bargein,network (default all)."""
+
+import json
+import os
+import pathlib
+import signal
+import statistics
+import sys
+import tempfile
+import time
+
+HERE = pathlib.Path(__file__).resolve().parent
+os.environ.setdefault("TETHER_BIN_DIR", str(HERE.parents[1] / ".build" / "release"))
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "system"))
+
+from alsa_rig import Format, Rig, make_speech, read_log  # noqa: E402
+from conftest import API_KEY, Daemon, wait_until  # noqa: E402
+from mock import Mock  # noqa: E402
+
+SECONDS = float(os.environ.get("BENCH_SECONDS", "60"))
+ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "duplex,reconnect,bargein,network").split(",")))
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def peak_rss_mb(pid):
+    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def daemon(work, url, protocol, rig, **extra):
+    config = {"upstream": {"url": url, "protocol": protocol},
+              "audio": {"capture": {"device": "tether_capture"}, "playback": {"device": "tether_playback"}},
+              "log": {"level": "info"}}
+    for key, value in extra.items():
+        config.setdefault(key, {}).update(value)
+    return Daemon(work, config, env=rig.env)
+
+
+def duplex(protocol):
+    """60 s of full duplex: speech into the microphone all along, replies playing all along."""
+    with tempfile.TemporaryDirectory(prefix="tether-bench-") as tmp:
+        mock = Mock(tmp, "--no-echo", "--api-key", API_KEY)
+        rig = Rig(f"{tmp}/rig", capture=Format(24000, 1, 20), playback=Format(24000, 1, 20))
+        speech = make_speech("Robots like to talk while they listen, and listen while they talk.", 24000)
+        rig.start(capture_pcm=speech * int(SECONDS / 3 + 10), lead_ms=0)
+        path = "/pcm" if protocol == "pcm-stream" else "/v1/realtime?model=bench"
+        d = daemon(f"{tmp}/d", mock.url(path), protocol, rig).start()
+        try:
+            d.wait_state("live")
+            say_every = 5.0
+            mock.control("say", ms=int(say_every * 1000))
+            time.sleep(5)  # warm up: connections, buffers, first response
+            cpu0, t0 = cpu_seconds(d.pid), time.monotonic()
+            mock_cpu0 = cpu_seconds(mock.proc.pid)
+            next_say = t0
+            while time.monotonic() - t0 < SECONDS:
+                if time.monotonic() >= next_say:
+                    mock.control("say", ms=int(say_every * 1000))
+                    next_say += say_every
+                time.sleep(0.05)
+            cpu = cpu_seconds(d.pid) - cpu0
+            elapsed = time.monotonic() - t0
+            status = d.status()
+            played_s = len(rig.played()) / 48000
+            return {"protocol": protocol, "seconds": round(elapsed, 1), "cpu_s": round(cpu * 60 / elapsed, 3),
+                    "peak_rss_mb": round(peak_rss_mb(d.pid), 1), "mock_cpu_s": round(cpu_seconds(mock.proc.pid) - mock_cpu0, 2),
+                    "uplink_s": round(mock.status()["received_pcm_bytes"] / 48000, 1), "played_s": round(played_s, 1),
+                    "underruns": status["audio"]["playback"]["underruns"], "xruns": status["audio"]["capture"]["xruns"]}
+        finally:
+            d.close()
+            mock.close()
+            rig.stop()
+
+
+def reconnect(runs=20):
+    with tempfile.TemporaryDirectory(prefix="tether-bench-") as tmp:
+        mock = Mock(tmp, "--no-echo", "--api-key", API_KEY)
+        rig = Rig(f"{tmp}/rig")
+        rig.start(capture_pcm=b"", lead_ms=0)
+        d = daemon(f"{tmp}/d", mock.url("/v1/realtime?model=bench"), "openai-realtime", rig).start()
+        try:
+            d.wait_state("live")
+            events = d.events(["session"])
+            samples = []
+            for _ in range(runs):
+                time.sleep(0.5)
+                dropped = time.monotonic()
+                mock.control("drop")
+                live = events.wait_for("session.live", timeout=5, after=dropped)
+                samples.append((live["_t"] - dropped) * 1000)
+            return summary(samples)
+        finally:
+            d.close()
+            mock.close()
+            rig.stop()
+
+
+def bargein(runs=10):
+    fmt = Format(48000, 2, 20)
+    with tempfile.TemporaryDirectory(prefix="tether-bench-") as tmp:
+        mock = Mock(tmp, "--no-echo", "--rate", "48000", "--api-key", API_KEY)
+        rig = Rig(f"{tmp}/rig", capture=Format(48000, 1, 20), playback=fmt)
+        rig.start(capture_pcm=b"", lead_ms=0)
+        d = daemon(f"{tmp}/d", mock.url("/pcm"), "pcm-stream", rig,
+                   audio={"capture": {"device": "tether_capture", "rate": 48000},
+                          "playback": {"device": "tether_playback", "rate": 48000, "channels": 2}}).start()
+        try:
+            d.wait_state("live")
+            events = d.events(["audio"])
+            after_ms, silent_ms = [], []
+            for _ in range(runs):
+                asked = time.monotonic()
+                mock.control("say", ms=3000)
+                events.wait_for("response.audio.started", timeout=5, after=asked)
+                time.sleep(0.5)
+                stop_ns = time.monotonic_ns()
+                mock.control("speech-started")
+                events.wait_for("response.audio.done", timeout=5, after=stop_ns / 1e9)
+                time.sleep(0.3)
+                raw = rig.played()
+                late = [(t, n) for t, offset, n in read_log(rig.playback_log)
+                        if t > stop_ns and any(raw[offset:offset + n])]
+                after_ms.append(fmt.bytes_to_ms(sum(n for _, n in late)))
+                silent_ms.append(((late[-1][0] - stop_ns) / 1e6) if late else 0.0)
+            return {"audio_after_ms": summary(after_ms), "last_audio_after_ms": summary(silent_ms)}
+        finally:
+            d.close()
+            mock.close()
+            rig.stop()
+
+
+def network(runs=5):
+    if os.geteuid() != 0:
+        return {"skipped": "needs root for network namespaces"}
+    from netns import RobotAndBrain
+    from peers import PythonPeer
+    restore, blips, detect = [], [], []
+    for _ in range(runs):
+        with tempfile.TemporaryDirectory(prefix="tether-bench-") as tmp:
+            net = RobotAndBrain()
+            brain = PythonPeer(api_key=API_KEY, host=net.BRAIN_IP, netns=net.brain)
+            d = Daemon(f"{tmp}/d", {"upstream": {"url": brain.url("/pcm"), "protocol": "pcm-stream"}}, netns=net.robot)
+            try:
+                d.start()
+                d.wait_state("live")
+                events = d.events(["session", "network"])
+                # A 1.5 s blip: ridden out as one link.blip, no session.lost?
+                down = time.monotonic()
+                net.carrier(False)
+                time.sleep(1.5)
+                net.carrier(True)
+                time.sleep(4.0)
+                blips.append(bool(events.all("link.blip")) and not events.all("session.lost"))
+                # A 5 s outage, past grace: from `ip link set up` to session.live.
+                d.wait_state("live")
+                net.carrier(False)
+                time.sleep(5)
+                up = time.monotonic()
+                net.carrier(True)
+                live = events.wait_for("session.live", timeout=5, after=up)
+                restore.append((live["_t"] - up) * 1000)
+                # A silently dead path with the default 3 s ping: until the session degrades.
+                time.sleep(1)
+                cut = time.monotonic()
+                net.blackhole_robot_address()
+                degraded = events.wait_for("session.state", lambda e: e["data"]["to"] == "degraded", timeout=10, after=cut)
+                detect.append((degraded["_t"] - cut) * 1000)
+            finally:
+                d.close()
+                brain.close()
+                net.close()
+    return {"restore_to_live_ms": summary(restore), "blips_survived": f"{sum(blips)}/{len(blips)}",
+            "dead_path_detected_ms": summary(detect)}
+
+
+def summary(samples):
+    ordered = sorted(samples)
+    return {"median": round(statistics.median(ordered), 1), "p90": round(ordered[int(0.9 * (len(ordered) - 1))], 1),
+            "max": round(ordered[-1], 1), "runs": len(ordered)}
+
+
+def main():
+    results = {"machine": os.uname().machine, "cpus": os.cpu_count(), "bin": os.environ["TETHER_BIN_DIR"]}
+    if "duplex" in ONLY:
+        results["duplex"] = [duplex("pcm-stream"), duplex("openai-realtime")]
+    if "reconnect" in ONLY:
+        results["reconnect_ms"] = reconnect()
+    if "bargein" in ONLY:
+        results["bargein"] = bargein()
+    if "network" in ONLY:
+        results["network"] = network()
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    main()
