@@ -121,6 +121,10 @@ struct Events: ParsableCommand {
     @Flag(name: .long, help: "Print each event as its raw JSON line.") var json = false
 
     func run() throws {
+        // Ctrl-C (or SIGTERM) ends the stream even when our parent left those signals ignored,
+        // as a shell does for background jobs.
+        signal(SIGINT, SIG_DFL)
+        signal(SIGTERM, SIG_DFL)
         try perform {
             var client: ControlClient
             do {

@@ -292,3 +292,32 @@ def test_reload_with_a_new_upstream_closes_the_old_session_at_once(daemon_factor
         assert len(other.connections) == before
     finally:
         other.close()
+
+
+def test_the_mock_brain_too_stalled_is_dead_and_sigterm_closes_at_once(daemon_factory, tmp_path):
+    """The same liveness and close-on-stop checks against tether-mock-upstream."""
+    from mock import Mock
+    mock = Mock(tmp_path, "--no-echo", "--api-key", API_KEY)
+    try:
+        d = daemon_factory({"upstream": {"url": mock.url("/v1/realtime?model=t"), "protocol": "openai-realtime",
+                                         "ping_interval": "1s"},
+                            "link": {"backoff": {"initial": "100ms", "max": "1s"}}}).start()
+        events = d.events(["session"])
+        d.wait_state("live")
+        stalled = time.monotonic()
+        mock.control("stall", seconds=0)
+        degraded = events.wait_for("session.state", lambda e: e["data"]["to"] == "degraded", timeout=6, after=stalled)
+        assert degraded["_t"] - stalled <= 2 * 1.0 + 1.0
+        mock.control("unstall")
+        events.wait_for("session.live", timeout=6, after=degraded["_t"])
+        stop_wall = time.time()
+        d.proc.send_signal(signal.SIGTERM)
+        assert d.proc.wait(timeout=3) == 0
+        records = [json.loads(l) for l in (mock.record / "connections.jsonl").read_text().splitlines()]
+        last_close = [r for r in records if r.get("event") == "close"][-1]
+        assert last_close["close_code"] == 1001 and last_close["closed_by"] == "client", last_close
+        import datetime
+        closed_at = datetime.datetime.fromisoformat(last_close["ts"].replace("Z", "+00:00")).timestamp()
+        assert closed_at - stop_wall <= 0.050 + 0.010, f"closed {1000 * (closed_at - stop_wall):.0f} ms after SIGTERM"
+    finally:
+        mock.close()
