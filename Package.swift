@@ -25,8 +25,9 @@ let package = Package(
                        providers: [.apt(["libasound2-dev"])]),
         .systemLibrary(name: "CSystemd", path: "Sources/CSystemd", pkgConfig: "libsystemd",
                        providers: [.apt(["libsystemd-dev"])]),
-        .systemLibrary(name: "CCurl", path: "Sources/CCurl", pkgConfig: "libcurl",
-                       providers: [.apt(["libcurl4-openssl-dev"])]),
+        // libcurl is loaded with dlopen on first use (see Sources/CCurl/include/tether_curl.h),
+        // so this is a C target over its header (libcurl4-openssl-dev), not a link dependency.
+        .target(name: "CCurl", path: "Sources/CCurl"),
         .target(
             name: "TetherCore",
             dependencies: [

@@ -229,6 +229,11 @@ def bearer(connection):
     return connection.headers.get("Authorization", "").removeprefix("Bearer ")
 
 
+def libcurl_mapped(d):
+    """Whether tetherd has libcurl loaded: it is opened on first use, only for token endpoints."""
+    return "libcurl.so" in pathlib.Path(f"/proc/{d.pid}/maps").read_text()
+
+
 # -- the happy path ----------------------------------------------------------------------------
 
 
@@ -262,6 +267,7 @@ def test_token_is_fetched_used_cached_and_refreshed(peer, token_server, pki, dae
     events.wait_for("session.live", timeout=5, after=asked)
     assert token_server.count() == 2
     assert bearer(peer.latest()) == token_server.issued[1] != first
+    assert libcurl_mapped(d)
     assert_no_secrets(d, token_server)
 
 
@@ -480,6 +486,7 @@ def test_a_rotated_key_file_is_used_by_the_next_connection_without_dropping_the_
         d.wait_state("live")
         live = peer.latest()
         assert bearer(live) == old_key
+        assert not libcurl_mapped(d), "libcurl was loaded by a daemon that has no token endpoint"
         # Rotate (and leave it group-readable: the warning must stay), then reload.
         key_file.write_text(new_key + "\n")
         key_file.chmod(0o640)

@@ -36,13 +36,13 @@ final class CurlTransfer: @unchecked Sendable {
     func run() -> Result<HTTPResponse, HTTPTransferError> {
         if let failure = CurlGlobal.failure { return .failure(HTTPTransferError(.other, failure)) }
         if cancelled.load(ordering: .relaxed) { return .failure(HTTPTransferError(.cancelled, "cancelled")) }
-        guard let handle = curl_easy_init() else { return .failure(HTTPTransferError(.other, "libcurl could not make a handle")) }
-        defer { curl_easy_cleanup(handle) }
+        guard let handle = tether_curl_easy_init() else { return .failure(HTTPTransferError(.other, "libcurl could not make a handle")) }
+        defer { tether_curl_easy_cleanup(handle) }
         let errorText = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
         errorText.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
         defer { errorText.deallocate() }
         var headerList: UnsafeMutablePointer<curl_slist>?
-        defer { curl_slist_free_all(headerList) }
+        defer { tether_curl_slist_free_all(headerList) }
 
         var setupFailed: CURLcode = CURLE_OK
         func check(_ code: CURLcode) { if setupFailed == CURLE_OK && code != CURLE_OK { setupFailed = code } }
@@ -78,7 +78,7 @@ final class CurlTransfer: @unchecked Sendable {
         // `Expect:` with no value stops libcurl from adding `Expect: 100-continue` (an extra
         // round trip some servers never answer).
         for line in request.headers.map({ "\($0.name): \($0.value)" }) + ["Expect:"] {
-            guard let appended = curl_slist_append(headerList, line) else {
+            guard let appended = tether_curl_slist_append(headerList, line) else {
                 return .failure(HTTPTransferError(.other, "out of memory building the request"))
             }
             headerList = appended
@@ -109,10 +109,10 @@ final class CurlTransfer: @unchecked Sendable {
         check(tether_curl_setopt_pointer(handle, CURLOPT_XFERINFODATA, context))
 
         guard setupFailed == CURLE_OK else {
-            return .failure(HTTPTransferError(.other, "libcurl refused an option: \(String(cString: curl_easy_strerror(setupFailed)))"))
+            return .failure(HTTPTransferError(.other, "libcurl refused an option: \(String(cString: tether_curl_easy_strerror(setupFailed)))"))
         }
 
-        let code = withExtendedLifetime(self) { curl_easy_perform(handle) }
+        let code = withExtendedLifetime(self) { tether_curl_easy_perform(handle) }
         guard code == CURLE_OK else { return .failure(error(code, detail: String(cString: errorText))) }
         var status = 0
         _ = tether_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
@@ -132,7 +132,7 @@ final class CurlTransfer: @unchecked Sendable {
     }
 
     private func error(_ code: CURLcode, detail: String) -> HTTPTransferError {
-        let text = detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail
+        let text = detail.isEmpty ? String(cString: tether_curl_easy_strerror(code)) : detail
         switch code {
         case CURLE_OPERATION_TIMEDOUT:
             return HTTPTransferError(.timedOut, "timed out")
@@ -152,7 +152,7 @@ final class CurlTransfer: @unchecked Sendable {
     private static func responseHeaders(_ handle: UnsafeMutableRawPointer) -> [HTTPHeader] {
         var headers: [HTTPHeader] = []
         var previous: UnsafeMutablePointer<curl_header>?
-        while let header = curl_easy_nextheader(handle, UInt32(CURLH_HEADER), -1, previous) {
+        while let header = tether_curl_easy_nextheader(handle, UInt32(CURLH_HEADER), -1, previous) {
             if let name = header.pointee.name, let value = header.pointee.value {
                 headers.append(HTTPHeader(name: String(cString: name), value: String(cString: value)))
             }
