@@ -10,6 +10,10 @@ VENV       := .venv
 PYTHON     := $(VENV)/bin/python
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_SECONDS ?= 30
+# Release binaries carry the Swift runtime and Foundation inside them: a robot needs no Swift
+# installation, and only the parts tetherd uses are mapped (8 MB less resident than with the
+# shared runtime, see docs/BENCHMARKS.md). Tests use the quicker-to-link debug build.
+RELEASE    := -c release --static-swift-stdlib
 
 # Build: the three system libraries tether binds, and pkg-config to find them.
 APT_BUILD := pkg-config libasound2-dev libsystemd-dev libcurl4-openssl-dev
@@ -58,13 +62,13 @@ demo: deps venv
 	TETHER_BIN_DIR=$(BIN) DEMO_SECONDS=$(DEMO_SECONDS) $(PYTHON) Tests/rig/demo.py
 
 bench: deps venv
-	$(SWIFT) build -c release
+	$(SWIFT) build $(RELEASE)
 	TETHER_BIN_DIR=.build/release $(PYTHON) Tests/rig/bench.py
 
 install:
-	$(SWIFT) build -c release
+	$(SWIFT) build $(RELEASE)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/tether $(DESTDIR)$(PREFIX)/share/doc/tether
-	install -m 0755 .build/release/tetherd .build/release/tetherctl $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 -s .build/release/tetherd .build/release/tetherctl $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 systemd/tether.service $(DESTDIR)$(UNITDIR)/tether.service
 	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/tether/README.md
 	@if [ -e $(DESTDIR)$(SYSCONFDIR)/tether/tether.yaml ]; then \
