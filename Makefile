@@ -11,7 +11,7 @@ PYTHON     := $(VENV)/bin/python
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_SECONDS ?= 30
 # Release binaries carry the Swift runtime and Foundation inside them: a robot needs no Swift
-# installation, and only the parts tetherd uses are mapped (8 MB less resident than with the
+# installation, and only the parts tetherd uses are mapped (about 2 MB less resident than with the
 # shared runtime, see docs/BENCHMARKS.md). Tests use the quicker-to-link debug build.
 RELEASE    := -c release --static-swift-stdlib
 
@@ -19,20 +19,25 @@ RELEASE    := -c release --static-swift-stdlib
 APT_BUILD := pkg-config libasound2-dev libsystemd-dev libcurl4-openssl-dev
 # Tests and demo: speech clips, the netns rig, nft blackholes, systemd-analyze, a Python venv.
 APT_TEST  := sox espeak-ng iproute2 nftables systemd python3 python3-venv openssl
+# Benchmarks: arecord and aplay measure what full-duplex audio alone costs on the machine.
+APT_BENCH := alsa-utils
 
 .PHONY: all build deps deps-build venv test unit system demo bench install uninstall clean
 
 all: build
 
-deps-build:
-	@missing=$$(for p in $(APT_BUILD); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+# $(call apt_ensure,PACKAGES): install those of PACKAGES that are missing.
+define apt_ensure
+	@missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then echo "installing:" $$missing; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; fi
+endef
+
+deps-build:
+	$(call apt_ensure,$(APT_BUILD))
 
 deps: deps-build
-	@missing=$$(for p in $(APT_TEST); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
-	if [ -n "$$missing" ]; then echo "installing:" $$missing; \
-	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; fi
+	$(call apt_ensure,$(APT_TEST))
 
 build: deps-build
 	$(SWIFT) build --build-tests
@@ -62,6 +67,7 @@ demo: deps venv
 	TETHER_BIN_DIR=$(BIN) DEMO_SECONDS=$(DEMO_SECONDS) $(PYTHON) Tests/rig/demo.py
 
 bench: deps venv
+	$(call apt_ensure,$(APT_BENCH))
 	$(SWIFT) build $(RELEASE)
 	TETHER_BIN_DIR=.build/release $(PYTHON) Tests/rig/bench.py
 

@@ -4,19 +4,23 @@
 - full duplex: CPU seconds and peak RSS of tetherd over 60 s with the microphone streaming
   and the speaker playing, through the paced ALSA rig, against tether-mock-upstream (ws://),
   for both protocols;
+- floor: the same rig and formats driven by ALSA's own `arecord` and `aplay` (no network, no
+  processing), what any program pays for full-duplex audio at 20 ms periods on this machine;
 - reconnect latency: the brain drops the connection, until session.live;
 - barge-in latency: the brain says stop (pcm-stream `clear`), until the speaker is silent;
 - network (root only): link restore to session.live, blip survival, dead-path detection,
   in network namespaces.
 
 Environment: TETHER_BIN_DIR (default .build/release), BENCH_SECONDS (default 60),
-BENCH_ONLY=duplex,reconnect,bargein,network (default all)."""
+BENCH_ONLY=duplex,floor,reconnect,bargein,network (default all)."""
 
 import json
 import os
 import pathlib
 import signal
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -31,7 +35,7 @@ from conftest import API_KEY, Daemon, wait_until  # noqa: E402
 from mock import Mock  # noqa: E402
 
 SECONDS = float(os.environ.get("BENCH_SECONDS", "60"))
-ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "duplex,reconnect,bargein,network").split(",")))
+ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "duplex,floor,reconnect,bargein,network").split(",")))
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -89,6 +93,38 @@ def duplex(protocol):
         finally:
             d.close()
             mock.close()
+            rig.stop()
+
+
+def floor():
+    """arecord and aplay at once on the duplex rig: the cost of 20 ms full-duplex audio alone."""
+    if not (shutil.which("arecord") and shutil.which("aplay")):
+        return {"skipped": "alsa-utils is not installed"}
+    fmt = Format(24000, 1, 20)
+    with tempfile.TemporaryDirectory(prefix="tether-bench-") as tmp:
+        rig = Rig(f"{tmp}/rig", capture=fmt, playback=fmt)
+        speech = make_speech("Robots like to talk while they listen, and listen while they talk.", 24000)
+        clip = pathlib.Path(tmp, "reply.raw")
+        clip.write_bytes(speech * int(SECONDS / 3 + 10))
+        rig.start(capture_pcm=speech * int(SECONDS / 3 + 10), lead_ms=0)
+        tool = ["-q", "-t", "raw", "-f", "S16_LE", "-r", "24000", "-c", "1",
+                f"--period-size={fmt.period_frames}", f"--buffer-size={4 * fmt.period_frames}"]
+        env = dict(os.environ, **rig.env)
+        procs = [subprocess.Popen(["arecord", "-D", "tether_capture", *tool, os.devnull], env=env),
+                 subprocess.Popen(["aplay", "-D", "tether_playback", *tool, str(clip)], env=env)]
+        try:
+            time.sleep(5)  # the same warm-up as the duplex run
+            cpu0, t0 = [cpu_seconds(p.pid) for p in procs], time.monotonic()
+            time.sleep(SECONDS)
+            cpu = [cpu_seconds(p.pid) - c for p, c in zip(procs, cpu0)]
+            elapsed = time.monotonic() - t0
+            return {"arecord_cpu_s": round(cpu[0] * 60 / elapsed, 3), "aplay_cpu_s": round(cpu[1] * 60 / elapsed, 3),
+                    "total_cpu_s": round(sum(cpu) * 60 / elapsed, 3),
+                    "peak_rss_mb": [round(peak_rss_mb(p.pid), 1) for p in procs]}
+        finally:
+            for p in procs:
+                p.terminate()
+                p.wait()
             rig.stop()
 
 
@@ -205,6 +241,8 @@ def main():
     results = {"machine": os.uname().machine, "cpus": os.cpu_count(), "bin": os.environ["TETHER_BIN_DIR"]}
     if "duplex" in ONLY:
         results["duplex"] = [duplex("pcm-stream"), duplex("openai-realtime")]
+    if "floor" in ONLY:
+        results["floor"] = floor()
     if "reconnect" in ONLY:
         results["reconnect_ms"] = reconnect()
     if "bargein" in ONLY:
