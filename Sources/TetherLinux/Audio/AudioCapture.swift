@@ -21,44 +21,37 @@ final class AudioCapture: Sendable {
         var run = 0
     }
 
-    private enum Outcome {
-        case stopped, reconfigure
-        case fault(AlsaDeviceError)
-    }
+    private typealias Outcome = AudioDeviceThread.Outcome
 
-    let status: AudioDeviceStatus
+    private let worker: AudioDeviceThread
     private let context: AudioContext
     private let sink: @Sendable (CapturedFrame) -> Void
     private let control: Monitor<Control>
-    private let thread = Mutex<DedicatedThread?>(nil)
-    private let heartbeat = Mutex<Heartbeat?>(nil)
 
-    static let loopName = "capture"
+    var status: AudioDeviceStatus { worker.status }
 
     init(config: AudioDeviceConfig, context: AudioContext, sink: @escaping @Sendable (CapturedFrame) -> Void) {
         self.context = context
         self.sink = sink
         self.control = Monitor(Control(config: config))
-        self.status = AudioDeviceStatus(device: config.device)
+        self.worker = AudioDeviceThread(direction: .capture, device: config.device, context: context)
     }
 
     var config: AudioDeviceConfig { control.withLock { $0.config } }
 
     func start() {
-        thread.withLock { current in
-            guard current == nil else { return }
-            let run = control.withLock { c -> Int in
+        let beginRun = {
+            self.control.withLock { c -> Int in
                 c.stopping = false
                 c.run += 1
                 return c.run
             }
-            let beat = context.health.register(Self.loopName)
-            heartbeat.withLock { $0 = beat }
-            current = DedicatedThread.start(name: "tether-capture") { [self] in self.run(beat, run: run) }
-            if current == nil {
-                beat.retire()
-                status.failed(AlsaDeviceError(kind: .fault, code: 0, message: "cannot start the capture thread"), device: config.device)
-            }
+        }
+        worker.start(device: config.device, beginRun: beginRun) { [self] beat, run in
+            worker.runDevice(state: control, heartbeat: beat,
+                             settings: { $0.stopping || $0.run != run ? nil : ($0.config, $0.generation) },
+                             stream: { pcm, generation in stream(pcm, generation: generation, run: run, heartbeat: beat) })
+            if control.withLock({ $0.run == run }) { status.set(.stopped) }
         }
     }
 
@@ -69,19 +62,7 @@ final class AudioCapture: Sendable {
     }
 
     @discardableResult
-    func join(timeout: Duration) -> Bool {
-        let current = thread.withLock { t in
-            defer { t = nil }
-            return t
-        }
-        let joined = current?.join(timeout: timeout) ?? true
-        heartbeat.withLock { beat in
-            beat?.retire()
-            beat = nil
-        }
-        if !joined { context.logger.warning("capture thread did not stop in time: stuck in the device") }
-        return joined
-    }
+    func join(timeout: Duration) -> Bool { worker.join(timeout: timeout) }
 
     /// New device settings: reopen only if they differ.
     func reconfigure(_ config: AudioDeviceConfig) {
@@ -95,55 +76,6 @@ final class AudioCapture: Sendable {
     }
 
     // MARK: - Thread
-
-    private func run(_ heartbeat: Heartbeat, run: Int) {
-        AlsaDiagnostics.installOnCurrentThread()
-        var backoff = Backoff(config: context.reopenBackoff)
-        var lastError: String?
-        while let (config, generation) = control.withLock({ $0.stopping || $0.run != run ? nil : ($0.config, $0.generation) }) {
-            status.update {
-                $0.state = .opening
-                $0.device = config.device
-            }
-            heartbeat.beat()
-            let openedAt = MonoClock.now()
-            let outcome: Outcome
-            do {
-                let pcm = try AlsaPCM.open(device: config.device, direction: .capture, rate: config.rate,
-                                           channels: config.channels, periodFrames: config.framesPerPeriod)
-                status.opened(pcm)
-                context.logger.info("capture device opened", metadata: [
-                    "device": "\(pcm.device)", "rate": "\(pcm.rate)", "channels": "\(pcm.channels)",
-                    "period_frames": "\(pcm.periodFrames)", "buffer_frames": "\(pcm.bufferFrames)",
-                ])
-                lastError = nil
-                outcome = stream(pcm, generation: generation, run: run, heartbeat: heartbeat)
-                pcm.close()
-            } catch {
-                outcome = .fault(error)
-            }
-            switch outcome {
-            case .stopped:
-                break
-            case .reconfigure:
-                backoff.reset()
-                continue
-            case .fault(let error):
-                status.failed(error, device: config.device)
-                if error.message != lastError {
-                    context.logger.warning("capture device unusable, retrying", metadata: ["error": "\(error.message)"])
-                }
-                lastError = error.message
-                // A device that ran for a while earns a quick first retry.
-                if MonoClock.now() - openedAt > .seconds(5) { backoff.reset() }
-                let delay = backoff.nextDelay(unit: 0.5)
-                _ = context.pause(delay, on: control, heartbeat: heartbeat) { $0.stopping || $0.run != run || $0.generation != generation }
-                continue
-            }
-            break
-        }
-        if control.withLock({ $0.run == run }) { status.set(.stopped) }
-    }
 
     private func stream(_ pcm: AlsaPCM, generation: Int, run: Int, heartbeat: Heartbeat) -> Outcome {
         let period = pcm.periodFrames

@@ -43,10 +43,7 @@ final class AudioPlayback: Sendable {
         var droppedWhileDownFrames = 0
     }
 
-    private enum Outcome {
-        case stopped, reconfigure
-        case fault(AlsaDeviceError)
-    }
+    private typealias Outcome = AudioDeviceThread.Outcome
 
     private enum Step {
         case exit(Outcome)
@@ -54,13 +51,11 @@ final class AudioPlayback: Sendable {
         case write(JitterBuffer.Period, mayStop: Bool)
     }
 
-    let status: AudioDeviceStatus
+    private let worker: AudioDeviceThread
     private let context: AudioContext
     private let state: Monitor<State>
-    private let thread = Mutex<DedicatedThread?>(nil)
-    private let heartbeat = Mutex<Heartbeat?>(nil)
 
-    static let loopName = "playback"
+    var status: AudioDeviceStatus { worker.status }
 
     init(config: PlaybackDeviceConfig, volume: Int, context: AudioContext) {
         self.context = context
@@ -69,7 +64,7 @@ final class AudioPlayback: Sendable {
         self.state = Monitor(State(jitter: JitterBuffer(settings: settings),
                                    gain: SoftwareGain(volume: volume, rampFrames: max(1, device.rate / 100)),
                                    config: config, rate: device.rate))
-        self.status = AudioDeviceStatus(device: device.device)
+        self.worker = AudioDeviceThread(direction: .playback, device: device.device, context: context)
     }
 
     // MARK: - Session side
@@ -137,20 +132,24 @@ final class AudioPlayback: Sendable {
     }
 
     func start() {
-        thread.withLock { current in
-            guard current == nil else { return }
-            let run = state.withLock { s -> Int in
+        let beginRun = {
+            self.state.withLock { s -> Int in
                 s.stopping = false
                 s.run += 1
                 return s.run
             }
-            let beat = context.health.register(Self.loopName)
-            heartbeat.withLock { $0 = beat }
-            current = DedicatedThread.start(name: "tether-playback") { [self] in self.run(beat, run: run) }
-            if current == nil {
-                beat.retire()
-                status.failed(AlsaDeviceError(kind: .fault, code: 0, message: "cannot start the playback thread"), device: config.device.device)
-            }
+        }
+        worker.start(device: config.device.device, beginRun: beginRun) { [self] beat, run in
+            worker.runDevice(state: state, heartbeat: beat,
+                             settings: { $0.stopping || $0.run != run ? nil : ($0.config.device, $0.generation) },
+                             // Nobody can hear a reply while the speaker is gone: drop it rather
+                             // than play it late, and keep dropping while we wait.
+                             whileDown: { s in
+                                 s.droppedWhileDownFrames += s.jitter.queuedFrames
+                                 _ = s.jitter.flush()
+                             },
+                             stream: { pcm, generation in stream(pcm, generation: generation, run: run, heartbeat: beat) })
+            if state.withLock({ $0.run == run }) { status.set(.stopped) }
         }
     }
 
@@ -160,19 +159,7 @@ final class AudioPlayback: Sendable {
     }
 
     @discardableResult
-    func join(timeout: Duration) -> Bool {
-        let current = thread.withLock { t in
-            defer { t = nil }
-            return t
-        }
-        let joined = current?.join(timeout: timeout) ?? true
-        heartbeat.withLock { beat in
-            beat?.retire()
-            beat = nil
-        }
-        if !joined { context.logger.warning("playback thread did not stop in time: stuck in the device") }
-        return joined
-    }
+    func join(timeout: Duration) -> Bool { worker.join(timeout: timeout) }
 
     /// New settings: the device is reopened only if its own settings changed; a new prebuffer
     /// applies from the next item.
@@ -191,70 +178,6 @@ final class AudioPlayback: Sendable {
     }
 
     // MARK: - Thread
-
-    private func run(_ heartbeat: Heartbeat, run: Int) {
-        AlsaDiagnostics.installOnCurrentThread()
-        var backoff = Backoff(config: context.reopenBackoff)
-        var lastError: String?
-        while let (config, generation) = state.withLock({ $0.stopping || $0.run != run ? nil : ($0.config.device, $0.generation) }) {
-            status.update {
-                $0.state = .opening
-                $0.device = config.device
-            }
-            heartbeat.beat()
-            let openedAt = MonoClock.now()
-            let outcome: Outcome
-            do {
-                let pcm = try AlsaPCM.open(device: config.device, direction: .playback, rate: config.rate,
-                                           channels: config.channels, periodFrames: config.framesPerPeriod)
-                status.opened(pcm)
-                context.logger.info("playback device opened", metadata: [
-                    "device": "\(pcm.device)", "rate": "\(pcm.rate)", "channels": "\(pcm.channels)",
-                    "period_frames": "\(pcm.periodFrames)", "buffer_frames": "\(pcm.bufferFrames)",
-                ])
-                lastError = nil
-                outcome = stream(pcm, generation: generation, run: run, heartbeat: heartbeat)
-                pcm.close()
-            } catch {
-                outcome = .fault(error)
-            }
-            switch outcome {
-            case .stopped:
-                break
-            case .reconfigure:
-                backoff.reset()
-                continue
-            case .fault(let error):
-                status.failed(error, device: config.device)
-                if error.message != lastError {
-                    context.logger.warning("playback device unusable, retrying", metadata: ["error": "\(error.message)"])
-                }
-                lastError = error.message
-                if MonoClock.now() - openedAt > .seconds(5) { backoff.reset() }
-                // Nobody can hear a reply while the speaker is gone: drop it rather than play
-                // it late, and keep dropping while we wait.
-                dropQueuedWhileDown()
-                let delay = backoff.nextDelay(unit: 0.5)
-                _ = context.pause(delay, on: state, heartbeat: heartbeat) { s in
-                    if s.jitter.queuedFrames > 0 {
-                        s.droppedWhileDownFrames += s.jitter.queuedFrames
-                        _ = s.jitter.flush()
-                    }
-                    return s.stopping || s.run != run || s.generation != generation
-                }
-                continue
-            }
-            break
-        }
-        if state.withLock({ $0.run == run }) { status.set(.stopped) }
-    }
-
-    private func dropQueuedWhileDown() {
-        state.withLock { s in
-            s.droppedWhileDownFrames += s.jitter.queuedFrames
-            _ = s.jitter.flush()
-        }
-    }
 
     private func stream(_ pcm: AlsaPCM, generation: Int, run: Int, heartbeat: Heartbeat) -> Outcome {
         let period = pcm.periodFrames
