@@ -40,10 +40,11 @@ final class AudioDeviceThread: Sendable {
             let run = beginRun()
             let beat = context.health.register(loopName)
             heartbeat.withLock { $0 = beat }
-            current = DedicatedThread.start(name: "tether-\(direction)") { body(beat, run) }
-            if current == nil {
+            do {
+                current = try DedicatedThread.start(name: "tether-\(direction)") { body(beat, run) }
+            } catch {
                 beat.retire()
-                status.failed(AlsaDeviceError(kind: .fault, code: 0, message: "cannot start the \(direction) thread"), device: device)
+                status.failed(AlsaDeviceError(kind: .fault, code: 0, message: "cannot start the \(direction) thread: \(error)"), device: device)
             }
         }
     }

@@ -23,9 +23,12 @@ public struct CurlHTTPClient: Sendable {
         let transfer = CurlTransfer(request)
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Result<HTTPResponse, HTTPTransferError>, Never>) in
-                let started = TransferThread.start { continuation.resume(returning: transfer.run()) }
-                if !started {
-                    continuation.resume(returning: .failure(HTTPTransferError(.other, "no thread for the HTTP transfer")))
+                // Transfers are rare (one per connection attempt at most): a short-lived
+                // detached thread each needs no pool, no queue and no shutdown.
+                do {
+                    try DedicatedThread.start(name: "tether-http") { continuation.resume(returning: transfer.run()) }.detach()
+                } catch {
+                    continuation.resume(returning: .failure(HTTPTransferError(.other, "no thread for the HTTP transfer: \(error)")))
                 }
             }
         } onCancel: {

@@ -2,7 +2,7 @@ import CCurl
 import Synchronization
 import TetherCore
 
-/// One blocking HTTP exchange on a fresh libcurl easy handle. Runs on a `TransferThread`;
+/// One blocking HTTP exchange on a fresh libcurl easy handle. Runs on a `DedicatedThread` of its own;
 /// `cancel()` may be called from any thread.
 ///
 /// Settings that matter and why:

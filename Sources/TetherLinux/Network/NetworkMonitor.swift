@@ -22,7 +22,7 @@ public final class NetworkMonitor: Sendable {
     public static let loopName = "network"
 
     private struct Running: Sendable {
-        var thread: JoinableThread
+        var thread: DedicatedThread
         var wake: WakeChannel
         var heartbeat: Heartbeat
     }
@@ -83,7 +83,7 @@ public final class NetworkMonitor: Sendable {
             let (openSocket, settings, shared, bus, kindOf, logger, onChange) =
                 (self.openSocket, self.settings, self.shared, self.bus, self.kindOf, self.logger, self.onChange)
             do {
-                let thread = try JoinableThread(name: "tether-network") {
+                let thread = try DedicatedThread.start(name: "tether-network") {
                     NetworkMonitorLoop(socket: socket, openSocket: openSocket, wake: wake, settings: settings,
                                        shared: shared, heartbeat: heartbeat, bus: bus, kindOf: kindOf, logger: logger,
                                        onChange: onChange).run()

@@ -2,12 +2,16 @@ import Glibc
 import Synchronization
 import TetherCore
 
-/// An OS thread of its own, for work that blocks in C calls (ALSA reads and writes): blocking
-/// a thread of the Swift concurrency pool would starve every task behind it.
+/// An OS thread of its own, for work that blocks in C calls (ALSA reads and writes, poll on
+/// netlink, a libcurl transfer): blocking a thread of the Swift concurrency pool (two of them
+/// on a 2-core robot) or an event loop would starve everything behind it.
+///
+/// Every thread is either joined (`join`, or `join(timeout:)` which lets a thread stuck in a
+/// device go instead of hanging the caller) or `detach`ed, exactly once.
 final class DedicatedThread: Sendable {
     private let finished = Monitor(false)
-    private let joined = Atomic<Bool>(false)
-    // Written once in `start` before anyone else can see the object.
+    private let settled = Atomic<Bool>(false)
+    // Written once in `start`, by pthread_create, before anyone else can see the object.
     private nonisolated(unsafe) var handle = pthread_t()
 
     private final class Launch {
@@ -23,9 +27,9 @@ final class DedicatedThread: Sendable {
 
     private init() {}
 
-    /// Starts `body` on a new thread named `name` (at most 15 bytes show in `top -H`).
-    /// Returns nil when the system refuses another thread.
-    static func start(name: String, _ body: @escaping @Sendable () -> Void) -> DedicatedThread? {
+    /// Starts `body` on a new thread named `name` (what `top -H`, `ps -L` and core dumps show;
+    /// the kernel keeps 15 bytes). Throws when the system refuses another thread.
+    static func start(name: String, _ body: @escaping @Sendable () -> Void) throws(ThreadStartError) -> DedicatedThread {
         let thread = DedicatedThread()
         let launch = Unmanaged.passRetained(Launch(name: name, body: body, finished: thread.finished))
         let rc = pthread_create(&thread.handle, nil, { raw in
@@ -38,17 +42,26 @@ final class DedicatedThread: Sendable {
         }, launch.toOpaque())
         guard rc == 0 else {
             launch.release()
-            return nil
+            throw ThreadStartError(errno: rc)
         }
         return thread
+    }
+
+    /// Waits for the thread to end. Safe to call more than once and from several callers.
+    func join() {
+        if !settled.exchange(true, ordering: .acquiringAndReleasing) {
+            pthread_join(handle, nil)
+        } else {
+            _ = finished.wait(until: MonoTime(nanoseconds: .max)) { $0 ? true : nil }
+        }
     }
 
     /// Waits up to `timeout` for the thread to end. A thread still stuck (in a blocking device
     /// call) is detached instead: it ends on its own when the call returns.
     @discardableResult
     func join(timeout: Duration) -> Bool {
-        guard !joined.exchange(true, ordering: .relaxed) else { return finished.withLock { $0 } }
         let done = finished.wait(until: MonoClock.now() + timeout) { $0 ? true : nil } ?? false
+        guard !settled.exchange(true, ordering: .acquiringAndReleasing) else { return done }
         if done {
             pthread_join(handle, nil)
         } else {
@@ -56,14 +69,28 @@ final class DedicatedThread: Sendable {
         }
         return done
     }
+
+    /// Nobody will join: the thread's resources go back to the system when it ends.
+    func detach() {
+        guard !settled.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        pthread_detach(handle)
+    }
+
+    /// Whether the caller is this thread (joining itself would deadlock).
+    var isCurrent: Bool { pthread_equal(pthread_self(), handle) != 0 }
 }
 
-/// Name the calling thread (what `top -H` and `ps -L` show). pthread_setname_np is hidden
-/// behind _GNU_SOURCE in the Glibc module, so write the kernel's comm file directly.
+struct ThreadStartError: Error, CustomStringConvertible {
+    var errno: Int32
+    var description: String { "pthread_create failed: \(String(cString: strerror(errno)))" }
+}
+
+/// Name the calling thread. pthread_setname_np is hidden behind _GNU_SOURCE in the Glibc
+/// module and prctl is variadic, so write the kernel's comm file directly.
 private func nameCurrentThread(_ name: String) {
     let fd = open("/proc/thread-self/comm", O_WRONLY | O_CLOEXEC)
     guard fd >= 0 else { return }
+    defer { close(fd) }
     let bytes = Array(name.utf8.prefix(15))
     _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-    close(fd)
 }

@@ -74,7 +74,7 @@ final class NetnsRig: Sendable {
     func openNetlinkSocket(receiveBufferBytes: Int = NetlinkSocket.defaultReceiveBufferBytes) throws -> NetlinkSocket {
         let path = "/run/netns/" + name
         let result = Mutex<Result<NetlinkSocket, CommandFailed>?>(nil)
-        let thread = try JoinableThread(name: "netns-open") {
+        let thread = try DedicatedThread.start(name: "netns-open") {
             result.withLock { $0 = NetnsRig.openInNamespace(path, receiveBufferBytes: receiveBufferBytes) }
         }
         thread.join()
