@@ -20,6 +20,15 @@ enum MockServer {
         Log.quiet = options.quiet
         _ = WallClock.sinceStartMilliseconds()  // fixes the origin of t_ms
 
+        // SIGTERM and SIGINT stay pending, blocked in this thread and every thread started
+        // from now on, until the dispatch sources below (signalfd underneath) take them: a
+        // signal sent the moment the mock starts is handled late, never lost.
+        var shutdownSignals = sigset_t()
+        sigemptyset(&shutdownSignals)
+        sigaddset(&shutdownSignals, SIGTERM)
+        sigaddset(&shutdownSignals, SIGINT)
+        pthread_sigmask(SIG_BLOCK, &shutdownSignals, nil)
+
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         defer { try? group.syncShutdownGracefully() }
         let loop = group.next()
@@ -55,12 +64,8 @@ enum MockServer {
             if let seconds = options.flapSeconds { _ = state.startFlap(seed: options.seed, seconds: seconds) }
         }.wait()
 
-        Log.writeAll(1, "listening on ws://\(hostText):\(port)\n")
-        Log.info("openai-realtime at /v1/realtime, pcm-stream at /pcm, control at /mock/*"
-                 + (options.recordDirectory.map { ", recording to \($0)" } ?? ""))
-
-        signal(SIGTERM, SIG_IGN)
-        signal(SIGINT, SIG_IGN)
+        // No SIG_IGN here: the signals are blocked already, and ignoring a pending signal
+        // would discard it.
         let signalSources = [SIGTERM, SIGINT].map { number in
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler {
@@ -74,6 +79,12 @@ enum MockServer {
             return source
         }
         defer { for source in signalSources { source.cancel() } }
+
+        // Announced only now: whoever starts the mock waits for this line and may send SIGTERM
+        // the moment it appears, which must find the handler armed, not ignored.
+        Log.writeAll(1, "listening on ws://\(hostText):\(port)\n")
+        Log.info("openai-realtime at /v1/realtime, pcm-stream at /pcm, control at /mock/*"
+                 + (options.recordDirectory.map { ", recording to \($0)" } ?? ""))
 
         try stopped.futureResult.wait()
         Log.info("stopped")
