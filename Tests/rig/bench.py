@@ -12,6 +12,7 @@
   in network namespaces.
 
 Environment: TETHER_BIN_DIR (default .build/release), BENCH_SECONDS (default 60),
+BENCH_PERIOD_MS (the duplex run's ALSA period for both devices, default 20),
 BENCH_ONLY=duplex,floor,reconnect,bargein,network (default all)."""
 
 import json
@@ -35,6 +36,7 @@ from conftest import API_KEY, Daemon, wait_until  # noqa: E402
 from mock import Mock  # noqa: E402
 
 SECONDS = float(os.environ.get("BENCH_SECONDS", "60"))
+PERIOD_MS = int(os.environ.get("BENCH_PERIOD_MS", "20"))
 ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "duplex,floor,reconnect,bargein,network").split(",")))
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -64,11 +66,15 @@ def duplex(protocol):
     """60 s of full duplex: speech into the microphone all along, replies playing all along."""
     with tempfile.TemporaryDirectory(prefix="tether-bench-") as tmp:
         mock = Mock(tmp, "--no-echo", "--api-key", API_KEY)
-        rig = Rig(f"{tmp}/rig", capture=Format(24000, 1, 20), playback=Format(24000, 1, 20))
+        fmt = Format(24000, 1, PERIOD_MS)
+        rig = Rig(f"{tmp}/rig", capture=fmt, playback=fmt)
         speech = make_speech("Robots like to talk while they listen, and listen while they talk.", 24000)
         rig.start(capture_pcm=speech * int(SECONDS / 3 + 10), lead_ms=0)
         path = "/pcm" if protocol == "pcm-stream" else "/v1/realtime?model=bench"
-        d = daemon(f"{tmp}/d", mock.url(path), protocol, rig).start()
+        period = f"{PERIOD_MS}ms"
+        d = daemon(f"{tmp}/d", mock.url(path), protocol, rig,
+                   audio={"capture": {"device": "tether_capture", "period": period},
+                          "playback": {"device": "tether_playback", "period": period}}).start()
         try:
             d.wait_state("live")
             say_every = 5.0
@@ -86,7 +92,7 @@ def duplex(protocol):
             elapsed = time.monotonic() - t0
             status = d.status()
             played_s = len(rig.played()) / 48000
-            return {"protocol": protocol, "seconds": round(elapsed, 1), "cpu_s": round(cpu * 60 / elapsed, 3),
+            return {"protocol": protocol, "period_ms": PERIOD_MS, "seconds": round(elapsed, 1), "cpu_s": round(cpu * 60 / elapsed, 3),
                     "peak_rss_mb": round(peak_rss_mb(d.pid), 1), "mock_cpu_s": round(cpu_seconds(mock.proc.pid) - mock_cpu0, 2),
                     "uplink_s": round(mock.status()["received_pcm_bytes"] / 48000, 1), "played_s": round(played_s, 1),
                     "underruns": status["audio"]["playback"]["underruns"], "xruns": status["audio"]["capture"]["xruns"]}
