@@ -60,6 +60,7 @@ class PythonPeer:
 
     async def _start(self):
         self.server = await serve(self._handle, self.host, 0, process_request=self._process_request,
+                                  process_response=self._process_response,
                                   max_size=16 << 20, ping_interval=None, compression=None)
         self.port = self.server.sockets[0].getsockname()[1]
 
@@ -87,6 +88,16 @@ class PythonPeer:
             return connection.respond(401, "bad key\n")
         return None
 
+    def _process_response(self, connection, request, response):
+        # Recorded before the 101 goes out: a pcm-stream client is live on the upgrade, and a
+        # test that saw it live must find the connection here, not race the handler.
+        if response.status_code == 101:
+            with self.lock:
+                c = PeerConnection(len(self.connections) + 1, request.path, request.headers)
+                c.ws = connection
+                self.connections.append(c)
+        return None
+
     def _authorized(self, header):
         if self.accepted_keys is not None:
             return header in {f"Bearer {key}" for key in set(self.accepted_keys)}
@@ -94,9 +105,7 @@ class PythonPeer:
 
     async def _handle(self, ws):
         with self.lock:
-            c = PeerConnection(len(self.connections) + 1, ws.request.path, ws.request.headers)
-            c.ws = ws
-            self.connections.append(c)
+            c = next(c for c in reversed(self.connections) if c.ws is ws)
         self._spy_on_close_frame(ws, c)
         openai = ws.request.path.startswith("/v1/realtime")
         if openai:
