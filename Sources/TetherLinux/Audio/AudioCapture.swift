@@ -11,14 +11,12 @@ import TetherCore
 /// reopened with backoff; the thread beats its heartbeat on every period and while it waits,
 /// and never while it is stuck inside ALSA.
 final class AudioCapture: Sendable {
-    private struct Control {
+    private struct Control: AudioThreadState {
         var stopping = false
         var config: AudioDeviceConfig
-        /// Bumped to make the thread close and reopen its device with `config`.
         var generation = 0
-        /// Which start() the running thread belongs to: a thread abandoned by an earlier
-        /// stop (stuck in the device) must not carry on beside its successor.
         var run = 0
+        var deviceConfig: AudioDeviceConfig { config }
     }
 
     private typealias Outcome = AudioDeviceThread.Outcome
@@ -40,26 +38,13 @@ final class AudioCapture: Sendable {
     var config: AudioDeviceConfig { control.withLock { $0.config } }
 
     func start() {
-        let beginRun = {
-            self.control.withLock { c -> Int in
-                c.stopping = false
-                c.run += 1
-                return c.run
-            }
-        }
-        worker.start(device: config.device, beginRun: beginRun) { [self] beat, run in
-            worker.runDevice(state: control, heartbeat: beat,
-                             settings: { $0.stopping || $0.run != run ? nil : ($0.config, $0.generation) },
-                             stream: { pcm, generation in stream(pcm, generation: generation, run: run, heartbeat: beat) })
-            if control.withLock({ $0.run == run }) { status.set(.stopped) }
+        worker.start(state: control) { [self] pcm, generation, run, beat in
+            stream(pcm, generation: generation, run: run, heartbeat: beat)
         }
     }
 
     /// Ask the thread to end; `join` waits for it.
-    func requestStop() {
-        control.withLock { $0.stopping = true }
-        control.notifyAll()
-    }
+    func requestStop() { worker.requestStop(state: control) }
 
     @discardableResult
     func join(timeout: Duration) -> Bool { worker.join(timeout: timeout) }
@@ -98,9 +83,7 @@ final class AudioCapture: Sendable {
         _ = pcm.start()
 
         while true {
-            if let exit = control.withLock({ c -> Outcome? in
-                c.stopping || c.run != run ? .stopped : c.generation != generation ? .reconfigure : nil
-            }) {
+            if let exit = control.withLock({ $0.exit(run: run, generation: generation) }) {
                 return exit
             }
             let result = pcm.readPeriod(into: UnsafeMutableRawPointer(raw.baseAddress!))

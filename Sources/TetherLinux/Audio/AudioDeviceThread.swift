@@ -1,6 +1,28 @@
 import Synchronization
 import TetherCore
 
+/// What the device life cycle reads of an audio thread's state, kept in the owner's monitor
+/// beside the owner's own fields so that one lock covers both.
+protocol AudioThreadState: Sendable {
+    /// Set to make the thread close its device and end.
+    var stopping: Bool { get set }
+    /// Which start() the running thread belongs to: a thread abandoned by an earlier stop
+    /// (stuck in its device) must not carry on beside its successor.
+    var run: Int { get set }
+    /// Bumped to make the thread close and reopen its device with `deviceConfig`.
+    var generation: Int { get }
+    var deviceConfig: AudioDeviceConfig { get }
+}
+
+extension AudioThreadState {
+    /// Why the thread of `run`, streaming on the device of `generation`, must leave it now
+    /// (nil: carry on).
+    func exit(run: Int, generation: Int) -> AudioDeviceThread.Outcome? {
+        if stopping || self.run != run { return .stopped }
+        return self.generation != generation ? .reconfigure : nil
+    }
+}
+
 /// The thread behind one audio direction, the same for the microphone and the speaker: started
 /// and joined here with its heartbeat, it lives the device's life cycle. Open the device the
 /// current settings name; stream until told to stop or to reconfigure, or until the device
@@ -22,31 +44,45 @@ final class AudioDeviceThread: Sendable {
     private let thread = Mutex<DedicatedThread?>(nil)
     private let heartbeat = Mutex<Heartbeat?>(nil)
 
-    /// The watchdog loop's name ("capture", "playback").
-    var loopName: String { direction.rawValue }
-
     init(direction: AudioDirection, device: String, context: AudioContext) {
         self.direction = direction
         self.context = context
         self.status = AudioDeviceStatus(device: device)
     }
 
-    /// Starts the thread unless it runs already. `beginRun` marks the owner's state as
-    /// running under a new run number (so that a thread abandoned by an earlier stop, stuck in
-    /// its device, can tell it is no longer wanted); `body` is the thread.
-    func start(device: String, beginRun: () -> Int, body: @escaping @Sendable (Heartbeat, _ run: Int) -> Void) {
+    /// Starts the thread unless it runs already: it lives the device life cycle with the
+    /// settings in `state`, calls `stream` on each opened device, and `whileDown` while the
+    /// device is down (before and during each wait).
+    func start<State: AudioThreadState>(state: Monitor<State>,
+                                        whileDown: @escaping @Sendable (inout State) -> Void = { _ in },
+                                        stream: @escaping @Sendable (AlsaPCM, _ generation: Int, _ run: Int, Heartbeat) -> Outcome) {
         thread.withLock { current in
             guard current == nil else { return }
-            let run = beginRun()
-            let beat = context.health.register(loopName)
+            let (run, device) = state.withLock { s -> (Int, String) in
+                s.stopping = false
+                s.run += 1
+                return (s.run, s.deviceConfig.device)
+            }
+            let beat = context.health.register(direction.rawValue)
             heartbeat.withLock { $0 = beat }
             do {
-                current = try DedicatedThread.start(name: "tether-\(direction)") { body(beat, run) }
+                current = try DedicatedThread.start(name: "tether-\(direction)") { [self] in
+                    runDevice(state: state, run: run, heartbeat: beat, whileDown: whileDown) { pcm, generation in
+                        stream(pcm, generation, run, beat)
+                    }
+                    if state.withLock({ $0.run == run }) { status.set(.stopped) }
+                }
             } catch {
                 beat.retire()
                 status.failed(AlsaDeviceError(kind: .fault, code: 0, message: "cannot start the \(direction) thread: \(error)"), device: device)
             }
         }
+    }
+
+    /// Asks the thread to end; `join` waits for it.
+    func requestStop<State: AudioThreadState>(state: Monitor<State>) {
+        state.withLock { $0.stopping = true }
+        state.notifyAll()
     }
 
     /// Waits up to `timeout` for the thread (asked to stop by its owner) to end.
@@ -65,18 +101,16 @@ final class AudioDeviceThread: Sendable {
         return joined
     }
 
-    /// The device life cycle, on the thread, until `settings` says to end.
-    /// - settings: the device settings and their generation, or nil once the thread must end.
-    /// - whileDown: runs while the device is down, before and during each wait.
-    /// - stream: runs on the open device until an outcome.
-    func runDevice<State>(state: Monitor<State>, heartbeat: Heartbeat,
-                          settings: (State) -> (config: AudioDeviceConfig, generation: Int)?,
-                          whileDown: (inout State) -> Void = { _ in },
-                          stream: (AlsaPCM, _ generation: Int) -> Outcome) {
+    /// The device life cycle, on the thread, until the thread of `run` must end.
+    private func runDevice<State: AudioThreadState>(state: Monitor<State>, run: Int, heartbeat: Heartbeat,
+                                                    whileDown: (inout State) -> Void,
+                                                    stream: (AlsaPCM, _ generation: Int) -> Outcome) {
         AlsaDiagnostics.installOnCurrentThread()
         var backoff = Backoff(config: context.reopenBackoff)
         var lastError: String?
-        while let (config, generation) = state.withLock({ settings($0) }) {
+        while let (config, generation) = state.withLock({ s in
+            s.stopping || s.run != run ? nil : (s.deviceConfig, s.generation)
+        }) {
             status.update {
                 $0.state = .opening
                 $0.device = config.device
@@ -113,7 +147,7 @@ final class AudioDeviceThread: Sendable {
                 state.withLock(whileDown)
                 _ = context.pause(backoff.nextDelay(unit: 0.5), on: state, heartbeat: heartbeat) { s in
                     whileDown(&s)
-                    return settings(s)?.generation != generation
+                    return s.exit(run: run, generation: generation) != nil
                 }
             }
         }

@@ -23,15 +23,14 @@ final class AudioPlayback: Sendable {
         var playedMs: Int
     }
 
-    private struct State {
+    private struct State: AudioThreadState {
         var jitter: JitterBuffer
         var gain: SoftwareGain
         var config: PlaybackDeviceConfig
         var stopping = false
-        /// Bumped to make the thread close and reopen its device.
         var generation = 0
-        /// Which start() the running thread belongs to (see AudioCapture).
         var run = 0
+        var deviceConfig: AudioDeviceConfig { config.device }
         /// The device holds (or is playing) audio: barge-in has to go through the thread.
         var deviceRunning = false
         /// The rate of the open device (ms conversions), the configured one until opened.
@@ -132,31 +131,17 @@ final class AudioPlayback: Sendable {
     }
 
     func start() {
-        let beginRun = {
-            self.state.withLock { s -> Int in
-                s.stopping = false
-                s.run += 1
-                return s.run
-            }
-        }
-        worker.start(device: config.device.device, beginRun: beginRun) { [self] beat, run in
-            worker.runDevice(state: state, heartbeat: beat,
-                             settings: { $0.stopping || $0.run != run ? nil : ($0.config.device, $0.generation) },
-                             // Nobody can hear a reply while the speaker is gone: drop it rather
-                             // than play it late, and keep dropping while we wait.
-                             whileDown: { s in
-                                 s.droppedWhileDownFrames += s.jitter.queuedFrames
-                                 _ = s.jitter.flush()
-                             },
-                             stream: { pcm, generation in stream(pcm, generation: generation, run: run, heartbeat: beat) })
-            if state.withLock({ $0.run == run }) { status.set(.stopped) }
-        }
+        // Nobody can hear a reply while the speaker is gone: drop it rather than play it
+        // late, and keep dropping while the device is down.
+        worker.start(state: state, whileDown: { s in
+            s.droppedWhileDownFrames += s.jitter.queuedFrames
+            _ = s.jitter.flush()
+        }, stream: { [self] pcm, generation, run, beat in
+            stream(pcm, generation: generation, run: run, heartbeat: beat)
+        })
     }
 
-    func requestStop() {
-        state.withLock { $0.stopping = true }
-        state.notifyAll()
-    }
+    func requestStop() { worker.requestStop(state: state) }
 
     @discardableResult
     func join(timeout: Duration) -> Bool { worker.join(timeout: timeout) }
@@ -216,8 +201,7 @@ final class AudioPlayback: Sendable {
 
         while true {
             let step = state.wait(until: MonoClock.now() + context.heartbeatInterval) { s -> Step? in
-                if s.stopping || s.run != run { return .exit(.stopped) }
-                if s.generation != generation { return .exit(.reconfigure) }
+                if let exit = s.exit(run: run, generation: generation) { return .exit(exit) }
                 if let request = s.bargeRequest {
                     s.bargeRequest = nil
                     return .bargeIn(request)
