@@ -11,7 +11,7 @@ PYTHON     := $(VENV)/bin/python
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_SECONDS ?= 30
 # Release binaries carry the Swift runtime and Foundation inside them: a robot needs no Swift
-# installation, and only the parts tetherd uses are mapped (about 2 MB less resident than with the
+# installation, and only the parts tetherd uses are mapped (about 5 MB less resident than with the
 # shared runtime, see docs/BENCHMARKS.md). Tests use the quicker-to-link debug build.
 RELEASE    := -c release --static-swift-stdlib
 
