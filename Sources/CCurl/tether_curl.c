@@ -26,7 +26,7 @@ static CURLcode init_code = CURLE_FAILED_INIT;
     do {                                                                                     \
         *(void **)&curl.field = dlsym(library, symbol);                                      \
         if (!curl.field) {                                                                   \
-            snprintf(load_error, sizeof load_error, "libcurl.so.4 lacks %s (libcurl 7.84 or newer is needed)", symbol); \
+            snprintf(load_error, sizeof load_error, "libcurl.so.4 lacks %s (libcurl 7.83 or newer is needed)", symbol); \
             return;                                                                          \
         }                                                                                    \
     } while (0)
