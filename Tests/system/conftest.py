@@ -4,7 +4,9 @@ real sd_notify socket, the control socket, and event streams. Every wait has a d
 import json
 import os
 import pathlib
+import pwd
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -159,10 +161,13 @@ def fd_count(pid):
 class Daemon:
     """The real tetherd binary with a configuration built from a dict (JSON is YAML)."""
 
-    def __init__(self, tmp, config=None, env=None, notify=True, api_key=True, args=(), netns=None):
+    def __init__(self, tmp, config=None, env=None, notify=True, api_key=True, args=(), netns=None, user=None):
         self.netns = netns
+        self.user = user
         self.tmp = pathlib.Path(tmp)
         self.tmp.mkdir(parents=True, exist_ok=True)
+        if user:
+            unprivileged_can_reach(self.tmp, user)
         self.socket_path = self.tmp / "control.sock"
         self.config = {
             "upstream": {"url": "ws://127.0.0.1:9/pcm", "protocol": "pcm-stream", "api_key_file": None},
@@ -174,11 +179,15 @@ class Daemon:
             key_file = self.tmp / "api-key"
             key_file.write_text(API_KEY + "\n")
             key_file.chmod(0o600)
+            if user:
+                shutil.chown(key_file, user)
             self.config["upstream"]["api_key_file"] = str(key_file)
         merge(self.config, config or {})
         self.config_path = self.tmp / "tether.yaml"
         self.write_config()
         self.notify = NotifyReceiver(self.tmp / "notify.sock") if notify else None
+        if self.notify and user:
+            os.chmod(self.notify.path, 0o666)
         self.env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "JOURNAL_STREAM")}
         if self.notify:
             self.env["NOTIFY_SOCKET"] = self.notify.path
@@ -194,6 +203,8 @@ class Daemon:
     def start(self, wait_ready=True):
         self.stderr_file = open(self.stderr_path, "wb")
         prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
+        if self.user:
+            prefix += as_user(self.user)
         self.proc = subprocess.Popen([*prefix, str(BIN / "tetherd"), "--config", str(self.config_path), *self.args],
                                      env=self.env, stdout=self.stderr_file, stderr=subprocess.STDOUT)
         if wait_ready:
@@ -260,6 +271,25 @@ class Daemon:
             self.notify.close()
         output = self.output()
         assert API_KEY not in output, "the API key leaked into tetherd's output"
+
+
+def as_user(user):
+    """The command prefix that runs a program as `user` (its own group, no others, no
+    capabilities), as systemd's `User=` does."""
+    return ["setpriv", f"--reuid={user}", f"--regid={pwd.getpwnam(user).pw_gid}", "--clear-groups", "--inh-caps=-all"]
+
+
+def unprivileged_can_reach(directory, user):
+    """Gives `directory` to `user` and lets it traverse the folders above (pytest makes them
+    0700), so a daemon running as that user can create its socket and read its files there."""
+    directory = pathlib.Path(directory)
+    shutil.chown(directory, user)
+    for parent in directory.parents:
+        if parent == pathlib.Path("/tmp") or parent == pathlib.Path("/"):
+            break
+        mode = parent.stat().st_mode & 0o777
+        if mode & 0o001 == 0:
+            parent.chmod(mode | 0o001)
 
 
 def merge(base, extra):

@@ -84,7 +84,9 @@ final class UpstreamConnection: WebSocketFrameSink {
         let url = settings.url
         let bootstrap = ClientBootstrap(group: loop)
             .connectTimeout(.nanoseconds(settings.connectTimeout.nanoseconds))
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            // A TCP-level option: `.socketOption(.tcp_nodelay)` would be SOL_SOCKET option 1,
+            // SO_DEBUG, which needs CAP_NET_ADMIN and left Nagle on (see test_socket_options.py).
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 128 * 1024))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
