@@ -235,6 +235,7 @@ public final class SessionService: @unchecked Sendable {
     // MARK: Performing the machine's decisions
 
     private func perform(_ actions: [SessionAction]) {
+        var decided: [SessionEvent] = []
         for action in actions {
             switch action {
             case .connect(let generation):
@@ -259,10 +260,14 @@ public final class SessionService: @unchecked Sendable {
             case .suspend(let generation):
                 connections[generation]?.suspendLiveness()
             case .emit(let event):
-                publish(event)
+                decided.append(event)
             }
         }
         settle()
+        // Events go out only once the snapshot they describe is in place: listeners such as
+        // the STATUS= line read it (published before `settle`, systemd showed `connecting`
+        // while the session was live).
+        for event in decided { publish(event) }
     }
 
     /// After every decision: which connection carries audio, whether capture is buffered or
