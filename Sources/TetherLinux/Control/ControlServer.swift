@@ -19,7 +19,7 @@ public final class ControlServer: Sendable {
     let logger: Logger
     let policy: PeerAccessPolicy
     public let stats = ControlServerStats()
-    private let channel = Mutex<(any Channel)?>(nil)
+    private let listener = Mutex<(server: any Channel, ownsFile: Bool)?>(nil)
     private let connections = Mutex<[ObjectIdentifier: any Channel]>([:])
 
     public init(config: ControlConfig, group: any EventLoopGroup, commands: any ControlCommandHandler, events: EventBus, logger: Logger) {
@@ -33,18 +33,22 @@ public final class ControlServer: Sendable {
 
     public func start() async throws {
         let path = config.socket
-        try ControlSocketFile.checkReplaceable(path)
         if let groupName = config.group, policy.resolvedGroupID == nil {
             logger.warning("control.group \"\(groupName)\" does not exist; only root and the daemon's user may use the socket")
         }
+        if let passed = ActivatedSocket.take(expectedPath: path) {
+            let server = try await bootstrap().withBoundSocket(passed.descriptor).get()
+            listener.withLock { $0 = (server, ownsFile: false) }
+            if passed.path != path {
+                logger.warning("control.socket is \(path) but systemd passed \(passed.path); serving the one systemd passed")
+            }
+            logger.info("control socket ready (from systemd)", metadata: ["socket": .string(passed.path)])
+            return
+        }
+        try ControlSocketFile.checkReplaceable(path)
         let temporary = path + ".new-\(getpid())"
         unlink(temporary)
-        let server = try await ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 256)
-            .childChannelInitializer { [self] channel in
-                self.initializeConnection(channel)
-            }
-            .bind(unixDomainSocketPath: temporary).get()
+        let server = try await bootstrap().bind(unixDomainSocketPath: temporary).get()
         do {
             try ControlSocketFile.applyPermissions(temporary, mode: config.mode, groupID: policy.resolvedGroupID)
             try ControlSocketFile.moveIntoPlace(temporary, path)
@@ -53,18 +57,27 @@ public final class ControlServer: Sendable {
             unlink(temporary)
             throw error
         }
-        channel.withLock { $0 = server }
+        listener.withLock { $0 = (server, ownsFile: true) }
         logger.info("control socket ready", metadata: ["socket": .string(path)])
     }
 
+    private func bootstrap() -> ServerBootstrap {
+        ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .childChannelInitializer { [self] channel in
+                self.initializeConnection(channel)
+            }
+    }
+
     public func stop() async {
-        let server = channel.withLock { c -> (any Channel)? in defer { c = nil }; return c }
-        guard let server else { return }
+        let taken = listener.withLock { c -> (server: any Channel, ownsFile: Bool)? in defer { c = nil }; return c }
+        guard let (server, ownsFile) = taken else { return }
         try? await server.close()
         for client in connections.withLock({ Array($0.values) }) {
             try? await client.close()
         }
-        ControlSocketFile.remove(config.socket)
+        // A socket systemd made is systemd's to remove: it keeps listening for the next start.
+        if ownsFile { ControlSocketFile.remove(config.socket) }
     }
 
     /// Beats the control loop's heartbeat from the loop that serves clients, so a wedged loop

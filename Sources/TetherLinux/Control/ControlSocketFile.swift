@@ -40,9 +40,12 @@ enum ControlSocketFile {
     }
 
     static func applyPermissions(_ path: String, mode: UInt32, groupID: UInt32?) throws(Failure) {
-        if let groupID, chown(path, uid_t.max, groupID) != 0 {
+        // A file we create already has our own group (the unit's `Group=`): only another
+        // group needs a chown, which the unit's system call filter forbids (socket
+        // activation, `tether.socket` with `SocketGroup=`, is the way there).
+        if let groupID, groupID != getegid(), chown(path, uid_t.max, groupID) != 0 {
             let reason = String(cString: strerror(errno))
-            throw Failure(description: "cannot give \(path) to group \(groupID): \(reason)")
+            throw Failure(description: "cannot give \(path) to group \(groupID): \(reason) (let systemd make the socket: tether.socket with SocketGroup=)")
         }
         guard chmod(path, mode_t(mode)) == 0 else {
             throw Failure(description: "cannot set mode of \(path): \(String(cString: strerror(errno)))")
