@@ -67,6 +67,9 @@ final class AudioDeviceThread: Sendable {
             heartbeat.withLock { $0 = beat }
             do {
                 current = try DedicatedThread.start(name: "tether-\(direction)") { [self] in
+                    if let refused = AudioThreadPriority.raiseCurrentThread() {
+                        context.logger.debug("\(direction) thread keeps the default priority (nice \(AudioThreadPriority.nice) refused: \(refused))")
+                    }
                     runDevice(state: state, run: run, heartbeat: beat, whileDown: whileDown) { pcm, generation in
                         stream(pcm, generation, run, beat)
                     }
