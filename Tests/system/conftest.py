@@ -313,3 +313,65 @@ def daemon_factory(tmp_path):
     yield make
     for d in made:
         d.close()
+
+
+# -- systemd containers (container.py): a real systemd as PID 1 ------------------------------
+
+from container import Container, ensure_installed, unavailable_reason  # noqa: E402
+
+
+def _require_containers():
+    reason = unavailable_reason()
+    if reason:
+        pytest.skip(f"cannot run systemd containers here: {reason}")
+    ensure_installed()  # systemd-container; a failed install is an error, not a skip
+
+
+def _booted(workdir):
+    ct = Container(workdir)
+    try:
+        ct.boot()
+    except BaseException:
+        ct.stop()
+        raise
+    return ct
+
+
+@pytest.fixture
+def container(tmp_path):
+    _require_containers()
+    ct = _booted(tmp_path / "container")
+    try:
+        yield ct
+    finally:
+        ct.stop()
+
+
+@pytest.fixture(scope="module")
+def booted_container(tmp_path_factory):
+    _require_containers()
+    ct = _booted(tmp_path_factory.mktemp("booted-container"))
+    try:
+        yield ct
+    finally:
+        ct.stop()
+
+
+@pytest.fixture
+def new_container(tmp_path):
+    """new_container(netns=None, binds=(), boot=True, timeout=30) -> Container."""
+    _require_containers()
+    made = []
+
+    def make(netns=None, binds=(), boot=True, timeout=30):
+        ct = Container(tmp_path / f"container{len(made)}", netns=netns, binds=binds)
+        made.append(ct)
+        if boot:
+            ct.boot(timeout=timeout)
+        return ct
+
+    try:
+        yield make
+    finally:
+        for ct in made:
+            ct.stop()

@@ -5,15 +5,42 @@ import json
 import pathlib
 import signal
 import subprocess
+import threading
 import urllib.request
 
 from conftest import BIN
 
 
+def in_netns(name, fn):
+    """Runs `fn` on a thread inside network namespace `name` (namespaces are per thread)."""
+    from netns import enter
+    result = {}
+
+    def run():
+        try:
+            enter(name)
+            result["value"] = fn()
+        except BaseException as error:  # handed to the caller
+            result["error"] = error
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
+
+
 class Mock:
-    def __init__(self, tmp, *args):
+    """`netns`/`host`: listen in that network namespace on that address (its control endpoint
+    is then reached from a thread that enters the namespace)."""
+
+    def __init__(self, tmp, *args, netns=None, host=None):
         self.record = pathlib.Path(tmp) / "mock-record"
-        self.proc = subprocess.Popen([str(BIN / "tether-mock-upstream"), "--port", "0", "--record", str(self.record),
+        self.netns = netns
+        prefix = ["ip", "netns", "exec", netns] if netns else []
+        where = ["--host", host] if host else []
+        self.proc = subprocess.Popen([*prefix, str(BIN / "tether-mock-upstream"), "--port", "0", *where, "--record", str(self.record),
                                       "--quiet", *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         line = self.proc.stdout.readline()
         assert line.startswith("listening on "), line
@@ -26,8 +53,14 @@ class Mock:
     def control(self, action, **query):
         q = "&".join(f"{k}={v}" for k, v in query.items())
         request = urllib.request.Request(f"{self.http}/mock/{action}{'?' + q if q else ''}", method="POST" if action != "status" else "GET")
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return json.loads(response.read())
+
+        def ask():
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return json.loads(response.read())
+
+        if not self.netns:
+            return ask()
+        return in_netns(self.netns, ask)
 
     def status(self):
         return self.control("status")
