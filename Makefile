@@ -73,9 +73,10 @@ bench: deps venv
 
 install:
 	$(SWIFT) build $(RELEASE)
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/tether $(DESTDIR)$(PREFIX)/share/doc/tether
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) $(DESTDIR)$(PREFIX)/share/doc/tether
+	install -d -m 0750 $(DESTDIR)$(SYSCONFDIR)/tether
 	install -m 0755 -s .build/release/tetherd .build/release/tetherctl $(DESTDIR)$(PREFIX)/bin/
-	install -m 0644 systemd/tether.service $(DESTDIR)$(UNITDIR)/tether.service
+	install -m 0644 systemd/tether.service systemd/tether.socket $(DESTDIR)$(UNITDIR)/
 	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/tether/README.md
 	@if [ -e $(DESTDIR)$(SYSCONFDIR)/tether/tether.yaml ]; then \
 	  echo "keeping existing $(SYSCONFDIR)/tether/tether.yaml"; \
@@ -83,12 +84,12 @@ install:
 	@if [ -z "$(DESTDIR)" ]; then \
 	  getent group tether >/dev/null || groupadd --system tether; \
 	  getent passwd tether >/dev/null || useradd --system --gid tether --groups audio --home-dir /nonexistent --shell /usr/sbin/nologin tether; \
-	  chgrp tether $(SYSCONFDIR)/tether/tether.yaml; \
+	  chgrp tether $(SYSCONFDIR)/tether $(SYSCONFDIR)/tether/tether.yaml; \
 	  systemctl daemon-reload 2>/dev/null || true; \
-	  echo "installed; put the API key in $(SYSCONFDIR)/tether/api-key (mode 600, root), then: systemctl enable --now tether"; fi
+	  echo "installed; put the API key in $(SYSCONFDIR)/tether/api-key (mode 600, root), then: systemctl enable --now tether.socket tether.service"; fi
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/tetherd $(DESTDIR)$(PREFIX)/bin/tetherctl $(DESTDIR)$(UNITDIR)/tether.service
+	rm -f $(DESTDIR)$(PREFIX)/bin/tetherd $(DESTDIR)$(PREFIX)/bin/tetherctl $(DESTDIR)$(UNITDIR)/tether.service $(DESTDIR)$(UNITDIR)/tether.socket
 	rm -rf $(DESTDIR)$(PREFIX)/share/doc/tether
 
 clean:
