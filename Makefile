@@ -21,8 +21,12 @@ APT_BUILD := pkg-config libasound2-dev libsystemd-dev libcurl4-openssl-dev
 APT_TEST  := sox espeak-ng iproute2 nftables systemd python3 python3-venv openssl
 # Benchmarks: arecord and aplay measure what full-duplex audio alone costs on the machine.
 APT_BENCH := alsa-utils
+# The Debian package: dpkg-shlibdeps for its Depends, strip, lintian to check it.
+APT_DEB   := dpkg-dev binutils lintian
+# The real-systemd suite boots systemd as PID 1 of a throw-away container.
+APT_SYSTEMD := systemd-container
 
-.PHONY: all build deps deps-build venv test unit system demo bench install uninstall clean
+.PHONY: all build release deps deps-build venv test unit system demo bench install uninstall deb clean
 
 all: build
 
@@ -37,7 +41,9 @@ deps-build:
 	$(call apt_ensure,$(APT_BUILD))
 
 deps: deps-build
-	$(call apt_ensure,$(APT_TEST))
+	$(call apt_ensure,$(APT_TEST) $(APT_DEB))
+	@dpkg -s $(APT_SYSTEMD) >/dev/null 2>&1 || { echo "installing: $(APT_SYSTEMD)"; $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(APT_SYSTEMD) >/dev/null; }
 
 build: deps-build
 	$(SWIFT) build --build-tests
@@ -49,9 +55,13 @@ $(VENV)/.ready: Tests/system/requirements.txt
 
 venv: $(VENV)/.ready
 
-# One build serves every suite: unit tests of the pure core, component tests of the Linux
-# layer, then the system tests that run the real binaries.
-test: deps venv build
+release: deps-build
+	$(SWIFT) build $(RELEASE)
+
+# One debug build serves every suite: unit tests of the pure core, component tests of the
+# Linux layer, then the system tests that run the real binaries. The real-systemd suite
+# installs what a robot gets, so the release build and the package are made first.
+test: deps venv build deb
 	$(SWIFT) test --skip-build
 	TETHER_BIN_DIR=$(BIN) $(PYTHON) -m pytest -p no:cacheprovider -q Tests/system
 
@@ -70,6 +80,12 @@ bench: deps venv
 	$(call apt_ensure,$(APT_BENCH))
 	$(SWIFT) build $(RELEASE)
 	TETHER_BIN_DIR=.build/release $(PYTHON) Tests/rig/bench.py
+
+# The Debian package of the release build: out/tether_<version>_<arch>.deb (packaging/deb).
+deb: release
+	$(call apt_ensure,$(APT_DEB))
+	rm -f out/tether_*.deb
+	packaging/deb/build-deb.sh out
 
 install:
 	$(SWIFT) build $(RELEASE)
@@ -93,4 +109,4 @@ uninstall:
 	rm -rf $(DESTDIR)$(PREFIX)/share/doc/tether
 
 clean:
-	rm -rf .build $(VENV)
+	rm -rf .build $(VENV) out

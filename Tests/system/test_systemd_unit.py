@@ -59,7 +59,7 @@ class Robot:
         else:
             debs = sorted((REPO / "out").glob("tether_*.deb"))
             assert debs, "no package in out/ (make deb)"
-            self.sh(f"apt-get install -y --no-download -o Dpkg::Options::=--force-confold {debs[-1]}")
+            self.sh(f"apt-get install -y -o Dpkg::Options::=--force-confold {debs[-1]}")
         self.install_seconds = time.monotonic() - started
         self.prefix = "/usr/local/bin" if install == "make" else "/usr/bin"
         self.tetherd = "/usr/local/bin/tetherd" if install == "make" else "/usr/sbin/tetherd"
