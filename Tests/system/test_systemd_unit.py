@@ -47,6 +47,14 @@ class Robot:
 
         self.tmp = pathlib.Path(tmp)
         self.net = RobotAndBrain()
+        self.mock = self.container = self.rig = None
+        try:
+            self._set_up(Container, Mock, alsa_rig, install)
+        except BaseException:
+            self.close()
+            raise
+
+    def _set_up(self, Container, Mock, alsa_rig, install):
         self.mock = Mock(self.tmp, "--api-key", API_KEY, netns=self.net.brain, host=self.net.BRAIN_IP)
         self.container = Container(self.tmp / "container", netns=self.net.robot)
         self.container.boot()
@@ -135,10 +143,13 @@ class Robot:
 
     def close(self):
         try:
-            self.container.stop()
+            if self.container:
+                self.container.stop()
         finally:
-            self.rig.stop()
-            self.mock.close()
+            if self.rig:
+                self.rig.stop()
+            if self.mock:
+                self.mock.close()
             self.net.close()
 
 
