@@ -15,23 +15,13 @@ import time
 
 import pytest
 
+from container import wait_until  # noqa: F401 (re-exported to the tests)
+
 BIN = pathlib.Path(os.environ.get("TETHER_BIN_DIR", ".build/debug")).resolve()
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
 # A key that must never show up in any output: tests grep for it.
 API_KEY = "sk-tether-test-" + secrets.token_hex(12)
-
-
-def wait_until(predicate, timeout, interval=0.01, what="condition"):
-    """Polls `predicate` until it returns a truthy value or the deadline passes."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
 
 
 class NotifyReceiver:

@@ -181,7 +181,13 @@ class CommandFailed(subprocess.CalledProcessError):
         return text
 
 
-def wait_until(predicate, timeout, interval=0.02, what="condition"):
+# Waiting on events with deadlines, for every rig and test (conftest re-exports it): this
+# module is also run as a script (the launcher), so it depends on nothing of the suite's.
+class DeadlinePassed(AssertionError, TimeoutError):
+    """A wait ran out: a test failure (AssertionError) and a timeout (TimeoutError) alike."""
+
+
+def wait_until(predicate, timeout, interval=0.01, what="condition"):
     """Polls `predicate` until it returns a truthy value (returned) or `timeout` s pass."""
     deadline = time.monotonic() + timeout
     while True:
@@ -189,7 +195,7 @@ def wait_until(predicate, timeout, interval=0.02, what="condition"):
         if value:
             return value
         if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+            raise DeadlinePassed(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
 
 
