@@ -59,11 +59,6 @@ struct TetherDaemon: AsyncParsableCommand {
                                     logger: Logger(label: "supervisor"))
         let control = ControlServer(config: loaded.config.control, group: group, commands: supervisor, events: events,
                                     logger: Logger(label: "control"))
-        do {
-            try await control.start()
-        } catch {
-            Self.fail("control.socket: cannot serve \(loaded.config.control.socket): \(error)", code: .configuration)
-        }
         // rtnetlink decides when the session may spend attempts: offline pauses it at once,
         // online reconnects at once, a moved route or address makes it probe the live link.
         let network = NetworkMonitor(config: loaded.config.network, bus: events, health: health,
@@ -86,6 +81,14 @@ struct TetherDaemon: AsyncParsableCommand {
         parts.audio = audio
         parts.networkWatched = loaded.config.network.watch
         supervisor.attach(parts)
+        // Served only once the supervisor can answer: with socket activation, clients that
+        // connected before tetherd started are waiting in the queue and are accepted at once
+        // (they were told "tetherd is still starting").
+        do {
+            try await control.start()
+        } catch {
+            Self.fail("control.socket: cannot serve \(loaded.config.control.socket): \(error)", code: .configuration)
+        }
 
         var services: [any Service] = []
         if let watchdogPeriod {
