@@ -9,7 +9,7 @@ struct TetherCtl: ParsableCommand {
     static func main() {
         // A daemon that hangs up on us must not kill us with SIGPIPE: we want to say why.
         signal(SIGPIPE, SIG_IGN)
-        main(nil)
+        main(GlobalOptions.movedBehindSubcommand(Array(CommandLine.arguments.dropFirst())))
     }
 
     static let configuration = CommandConfiguration(
@@ -21,9 +21,13 @@ struct TetherCtl: ParsableCommand {
                       Resume.self, Say.self, Interrupt.self, Reload.self, LogLevel.self, ToolResult.self])
 }
 
+/// The global options: every subcommand takes them, before or after its name.
 struct Connection: ParsableArguments {
     @Option(name: .long, help: "Control socket (default: $TETHER_SOCKET or /run/tether/control.sock).")
     var socket: String?
+    @Flag(name: .long, help: "Print the raw JSON result (events: each raw JSON line).") var json = false
+    @Option(name: .long, help: "Seconds to wait for the daemon's answer (events: for the subscription).")
+    var timeout: Int = 10
 
     var path: String {
         if let socket { return socket }
@@ -32,10 +36,10 @@ struct Connection: ParsableArguments {
     }
 
     /// Sends one command and prints the outcome; exits 1 on refusal, 69 when unreachable.
-    func run(_ command: JSONObject, json: Bool = false, render: ((JSONValue) -> String)? = nil) throws {
+    func run(_ command: JSONObject, render: ((JSONValue) -> String)? = nil) throws {
         var client: ControlClient
         do {
-            client = try ControlClient(path: path)
+            client = try ControlClient(path: path, timeoutSeconds: timeout)
         } catch {
             throw Exit.unreachable("\(error)")
         }
@@ -109,8 +113,7 @@ enum FileHandle {
 struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show the daemon's state.")
     @OptionGroup var connection: Connection
-    @Flag(name: .long, help: "Print the raw JSON result.") var json = false
-    func run() throws { try perform { try connection.run(["cmd": "status"], json: json, render: StatusReport.render) } }
+    func run() throws { try perform { try connection.run(["cmd": "status"], render: StatusReport.render) } }
 }
 
 struct Events: ParsableCommand {
@@ -118,7 +121,6 @@ struct Events: ParsableCommand {
     @OptionGroup var connection: Connection
     @Option(name: .long, help: "Only this topic (session, network, audio, speech, tool, error); repeatable.")
     var topic: [String] = []
-    @Flag(name: .long, help: "Print each event as its raw JSON line.") var json = false
 
     func run() throws {
         // Ctrl-C (or SIGTERM) ends the stream even when our parent left those signals ignored,
@@ -142,7 +144,7 @@ struct Events: ParsableCommand {
                     if value["event"] != nil {
                         // Written straight to fd 1 so a pipe (`tetherctl events | grep ...`) sees each
                         // event at once instead of when stdio's buffer fills.
-                        FileHandle.stdoutWrite((json ? String(decoding: line, as: UTF8.self) : StatusReport.renderEvent(value)) + "\n")
+                        FileHandle.stdoutWrite((connection.json ? String(decoding: line, as: UTF8.self) : StatusReport.renderEvent(value)) + "\n")
                     } else if value["ok"]?.boolValue == false {
                         throw Exit.refused(value["error"]?["message"]?.stringValue ?? "subscription refused")
                     }

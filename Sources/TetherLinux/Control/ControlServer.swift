@@ -10,7 +10,7 @@ import TetherCore
 /// before it may say anything.
 public final class ControlServer: Sendable {
     public static let maxLineLength = 64 * 1024
-    public static let maxClients = 32
+    public static let connectionLimits = ControlAdmissions.Limits(perUID: 16, total: 128)
 
     let config: ControlConfig
     let group: any EventLoopGroup
@@ -104,16 +104,21 @@ public final class ControlServer: Sendable {
             refuse(channel, ControlError(.forbidden, "uid \(peer.uid) may not use this socket (needs root, the daemon's user, or group \(config.group ?? "-"))"))
             return false
         }
-        guard stats.claimSlot(limit: Self.maxClients) else {
-            stats.record(.refusedBusy)
-            refuse(channel, ControlError(.busy, "too many control clients (\(Self.maxClients)); try again later"))
+        let privileged = policy.isPrivileged(peer)
+        switch stats.admit(uid: peer.uid, privileged: privileged) {
+        case .admitted:
+            break
+        case .uidAtLimit:
+            refuse(channel, ControlError(.busy, "uid \(peer.uid) has \(Self.connectionLimits.perUID) control connections open already; close some"))
+            return false
+        case .full:
+            refuse(channel, ControlError(.busy, "too many control clients (\(Self.connectionLimits.total)); try again later"))
             return false
         }
-        stats.record(.accepted)
         let key = ObjectIdentifier(channel)
         connections.withLock { $0[key] = channel }
         channel.closeFuture.whenComplete { [self] _ in
-            stats.releaseSlot()
+            stats.release(uid: peer.uid, privileged: privileged)
             _ = connections.withLock { $0.removeValue(forKey: key) }
         }
         do {

@@ -11,7 +11,7 @@ public final class ControlServerStats: Sendable {
     }
 
     private let counts = Mutex<[Counter: Int]>([:])
-    private let open = Atomic<Int>(0)
+    private let admissions = Mutex(ControlAdmissions(limits: ControlServer.connectionLimits))
 
     public init() {}
 
@@ -19,23 +19,32 @@ public final class ControlServerStats: Sendable {
         counts.withLock { $0[counter, default: 0] += 1 }
     }
 
-    /// Claims a client slot; false when `limit` are already open.
-    func claimSlot(limit: Int) -> Bool {
-        while true {
-            let current = open.load(ordering: .relaxed)
-            guard current < limit else { return false }
-            if open.compareExchange(expected: current, desired: current + 1, ordering: .relaxed).exchanged { return true }
-        }
+    /// Claims a connection for a peer (see `ControlAdmissions`); counts the verdict.
+    func admit(uid: UInt32, privileged: Bool) -> ControlAdmissions.Verdict {
+        let verdict = admissions.withLock { $0.admit(uid: uid, privileged: privileged) }
+        record(verdict == .admitted ? .accepted : .refusedBusy)
+        return verdict
     }
 
-    func releaseSlot() { open.subtract(1, ordering: .relaxed) }
+    func release(uid: UInt32, privileged: Bool) {
+        admissions.withLock { $0.release(uid: uid, privileged: privileged) }
+    }
 
-    public var openConnections: Int { open.load(ordering: .relaxed) }
+    public var openConnections: Int { admissions.withLock { $0.totalOpen } }
 
     public var json: JSONObject {
         let snapshot = counts.withLock { $0 }
-        var object: JSONObject = ["clients": .number(Double(openConnections))]
+        let (open, refused, total) = admissions.withLock { ($0.open, $0.refused, $0.totalOpen) }
+        var object: JSONObject = ["clients": .number(Double(total))]
         for counter in Counter.allCases { object[counter.rawValue] = .number(Double(snapshot[counter, default: 0])) }
+        object["clients_by_uid"] = .object(Self.byUID(open))
+        object["refused_busy_by_uid"] = .object(Self.byUID(refused))
+        object["limits"] = ["per_uid": .number(Double(ControlServer.connectionLimits.perUID)),
+                            "total": .number(Double(ControlServer.connectionLimits.total))]
         return object
+    }
+
+    private static func byUID(_ counts: [UInt32: Int]) -> JSONObject {
+        JSONObject(counts.sorted { $0.key < $1.key }.map { ("\($0.key)", .number(Double($0.value))) })
     }
 }

@@ -32,8 +32,11 @@ public struct PeerAccessPolicy: Sendable {
 
     public var resolvedGroupID: UInt32? { groupID }
 
+    /// Root and the daemon's own user: always allowed, never crowded out by others.
+    public func isPrivileged(_ peer: PeerCredentials) -> Bool { peer.uid == 0 || peer.uid == ownUID }
+
     public func allows(_ peer: PeerCredentials) -> Bool {
-        if peer.uid == 0 || peer.uid == ownUID { return true }
+        if isPrivileged(peer) { return true }
         guard let groupID else { return false }
         if peer.gid == groupID { return true }
         if Self.supplementaryGroups(of: peer.pid).contains(groupID) { return true }
