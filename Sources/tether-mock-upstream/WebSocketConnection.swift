@@ -215,21 +215,15 @@ final class WebSocketConnection: ChannelInboundHandler {
     }
 
     private func handleClose(_ payload: ByteBuffer) {
-        var payload = payload
         var code: Int?
         var reason = ""
-        if payload.readableBytes == 1 {
-            return protocolError(code: 1002, "close frame with a 1-byte payload")
-        }
-        if let raw = payload.readInteger(as: UInt16.self) {
-            guard Self.isValidReceivedCloseCode(Int(raw)) else {
-                return protocolError(code: 1002, "invalid close code \(raw)")
-            }
-            code = Int(raw)
-            guard let text = String(validating: payload.readableBytesView, as: UTF8.self) else {
-                return protocolError(code: 1007, "close reason is not valid UTF-8")
-            }
+        switch WebSocketClose.parse(Array(payload.readableBytesView)) {
+        case .noStatus: break
+        case .status(let received, let text):
+            code = Int(received)
             reason = text
+        case .violation(let answer, let message):
+            return protocolError(code: Int(answer), message)
         }
         switch closeState {
         case .closeSent:
@@ -249,19 +243,11 @@ final class WebSocketConnection: ChannelInboundHandler {
         }
     }
 
-    /// RFC 6455 7.4: codes a peer may put on the wire.
-    static func isValidReceivedCloseCode(_ code: Int) -> Bool {
-        switch code {
-        case 1000...1003, 1007...1014, 3000...4999: return true
-        default: return false
-        }
-    }
-
     private func protocolError(code: Int, _ message: String) {
         state.stats.protocolErrors += 1
         Log.info("conn \(number): protocol error: \(message)")
         fragments = nil
-        sendClose(code: code, reason: String(decoding: message.utf8.prefix(120), as: UTF8.self))
+        sendClose(code: code, reason: message)
     }
 
     // MARK: outbound
@@ -314,9 +300,7 @@ final class WebSocketConnection: ChannelInboundHandler {
         closeReason = reason
         session?.stop()
         if isStalled { unstall() }
-        var payload = context.channel.allocator.buffer(capacity: 2 + reason.utf8.count)
-        payload.writeInteger(UInt16(truncatingIfNeeded: code))
-        payload.writeString(String(decoding: reason.utf8.prefix(123), as: UTF8.self))
+        let payload = context.channel.allocator.buffer(bytes: WebSocketClose.payload(code: UInt16(truncatingIfNeeded: code), reason: reason))
         writeDirect(WebSocketFrame(fin: true, opcode: .connectionClose, data: payload), thenClose: false)
         schedule(afterMs: Int(Self.closeAnswerTimeout.nanoseconds / 1_000_000)) { [weak self] in self?.closeTCP() }
     }

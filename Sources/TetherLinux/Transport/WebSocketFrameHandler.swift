@@ -101,15 +101,11 @@ final class WebSocketFrameHandler: ChannelDuplexHandler {
         case .pong:
             sink?.webSocketReceived(pong: payload)
         default:
-            var code: UInt16 = 1005
-            var reason = ""
-            if payload.count >= 2 {
-                code = UInt16(payload[0]) << 8 | UInt16(payload[1])
-                reason = String(decoding: payload[2...], as: UTF8.self)
-            } else if payload.count == 1 {
-                return violate(context, 1002, "close frame with a one-byte payload")
+            switch WebSocketClose.parse(payload) {
+            case .noStatus: sink?.webSocketPeerClosed(code: 1005, reason: "")
+            case .status(let code, let reason): sink?.webSocketPeerClosed(code: code, reason: reason)
+            case .violation(let code, let message): violate(context, code, message)
             }
-            sink?.webSocketPeerClosed(code: code, reason: reason)
         }
     }
 
@@ -125,9 +121,7 @@ final class WebSocketFrameHandler: ChannelDuplexHandler {
     }
 
     static func closeFrame(code: UInt16, reason: String, allocator: ByteBufferAllocator) -> WebSocketFrame {
-        var buffer = allocator.buffer(capacity: 2 + reason.utf8.count)
-        buffer.writeInteger(code)
-        buffer.writeString(String(reason.prefix(100)))
+        let buffer = allocator.buffer(bytes: WebSocketClose.payload(code: code, reason: reason))
         return WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: .random(), data: buffer)
     }
 
