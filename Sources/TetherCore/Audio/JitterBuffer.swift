@@ -35,13 +35,15 @@ public struct JitterBuffer: Sendable {
             self.stallLimitFrames = max(self.framesPerPeriod, stallLimitFrames)
         }
 
-        /// The engine's defaults: 2 ms ramps, at most two minutes queued, give up after 2 s
-        /// of starvation.
-        public init(rate: Int, framesPerPeriod: Int, prebuffer: Duration) {
+        /// The engine's defaults: 2 ms ramps, give up after 2 s of starvation, and a hard cap
+        /// of `maxQueued`. The session stops reading the brain well before that
+        /// (`DownlinkFlow` at `audio.playback.max_buffer`), so the cap only catches what one
+        /// largest message can carry past it.
+        public init(rate: Int, framesPerPeriod: Int, prebuffer: Duration, maxQueued: Duration = .seconds(120)) {
             self.init(framesPerPeriod: framesPerPeriod,
                       prebufferFrames: PCM16.frames(prebuffer, rate: rate),
                       rampFrames: max(1, rate / 500),
-                      maxQueuedFrames: rate * 120,
+                      maxQueuedFrames: PCM16.frames(maxQueued, rate: rate),
                       stallLimitFrames: rate * 2)
         }
     }

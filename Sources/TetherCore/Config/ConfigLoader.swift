@@ -129,6 +129,7 @@ public enum ConfigLoader {
         try s.section("capture") { (d: inout SectionReader) throws(ConfigError) in try readDevice(&d, into: &a.capture) }
         try s.section("playback") { (d: inout SectionReader) throws(ConfigError) in
             if let p = try d.duration("prebuffer", min: .zero, max: .seconds(2)) { a.playback.prebuffer = p }
+            if let m = try d.duration("max_buffer", min: .seconds(1), max: .seconds(600)) { a.playback.maxBuffer = m }
             try readDevice(&d, into: &a.playback.device)
         }
         if let e: EchoMode = try s.enumeration("echo") { a.echo = e }

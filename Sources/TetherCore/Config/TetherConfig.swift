@@ -111,6 +111,9 @@ public struct AudioDeviceConfig: Sendable, Equatable {
 public struct PlaybackDeviceConfig: Sendable, Equatable {
     public var device = AudioDeviceConfig()
     public var prebuffer: Duration = .milliseconds(60)
+    /// Reply audio queued for the speaker beyond this makes tetherd stop reading the brain's
+    /// socket until the speaker has played it down (see `DownlinkFlow`).
+    public var maxBuffer: Duration = .seconds(120)
     public init() {}
 }
 

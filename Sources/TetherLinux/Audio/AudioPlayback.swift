@@ -59,12 +59,21 @@ final class AudioPlayback: Sendable {
     init(config: PlaybackDeviceConfig, volume: Int, context: AudioContext) {
         self.context = context
         let device = config.device
-        let settings = JitterBuffer.Settings(rate: device.rate, framesPerPeriod: device.framesPerPeriod, prebuffer: config.prebuffer)
+        let settings = JitterBuffer.Settings(rate: device.rate, framesPerPeriod: device.framesPerPeriod, prebuffer: config.prebuffer,
+                                             maxQueued: Self.hardCap(config))
         self.state = Monitor(State(jitter: JitterBuffer(settings: settings),
                                    gain: SoftwareGain(volume: volume, rampFrames: max(1, device.rate / 100)),
                                    config: config, rate: device.rate))
         self.worker = AudioDeviceThread(direction: .playback, device: device.device, context: context)
     }
+
+    /// What the jitter buffer may hold at most: the flow-control limit plus room for what is
+    /// already read when reading pauses (one largest upstream message: 4 MiB of PCM16 at 24 kHz
+    /// mono is 87 s).
+    static func hardCap(_ config: PlaybackDeviceConfig) -> Duration { config.maxBuffer + .seconds(120) }
+
+    /// Reply audio queued and not yet played, for the session's downlink flow control.
+    var queuedMs: Int { state.withLock { PCM16.milliseconds(frames: $0.jitter.queuedFrames, rate: $0.rate) } }
 
     // MARK: - Session side
 
@@ -155,6 +164,7 @@ final class AudioPlayback: Sendable {
             s.config = config
             var settings = s.jitter.settings
             settings.prebufferFrames = PCM16.frames(config.prebuffer, rate: s.rate)
+            settings.maxQueuedFrames = PCM16.frames(Self.hardCap(config), rate: s.rate)
             s.jitter.update(settings: settings)
             if deviceChanged { s.generation += 1 }
             return deviceChanged
@@ -179,7 +189,8 @@ final class AudioPlayback: Sendable {
         state.withLock { s in
             // Pull exactly what the device takes per period, at the rate it really runs.
             s.rate = pcm.rate
-            s.jitter.update(settings: JitterBuffer.Settings(rate: pcm.rate, framesPerPeriod: period, prebuffer: s.config.prebuffer))
+            s.jitter.update(settings: JitterBuffer.Settings(rate: pcm.rate, framesPerPeriod: period, prebuffer: s.config.prebuffer,
+                                                            maxQueued: Self.hardCap(s.config)))
         }
         defer {
             if running { pcm.discardAndStop() }

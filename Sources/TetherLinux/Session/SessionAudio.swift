@@ -6,4 +6,8 @@ public protocol SessionAudio: AnyObject, Sendable {
     /// Silences playback within one period and discards queued audio; returns the item that
     /// was playing and how many of its milliseconds really reached the device.
     func bargeIn() -> (itemID: String?, playedMs: Int)?
+    /// Reply audio queued and not yet played (downlink flow control).
+    var playbackQueuedMs: Int { get }
+    /// `audio.playback.max_buffer`, in milliseconds.
+    var playbackMaxBufferMs: Int { get }
 }

@@ -38,6 +38,9 @@ public final class SessionService: @unchecked Sendable {
     private var wakeTimer: Scheduled<Void>?
     private var heartbeatTask: RepeatedTask?
     private var pendingTools: [String: (generation: UInt64, timer: Scheduled<Void>)] = [:]
+    /// Reading follows the speaker (see `DownlinkFlow`); its timer runs while reading is paused.
+    private var downlink = DownlinkFlow(maxBufferMs: 120_000)
+    private var downlinkTimer: RepeatedTask?
     private var counters = SessionCounters()
     private var sessionID: String?
     private var lastError: String?
@@ -99,6 +102,7 @@ public final class SessionService: @unchecked Sendable {
         try? await loop.submit {
             self.heartbeatTask?.cancel()
             self.heartbeatTask = nil
+            self.stopFollowingSpeaker()
             self.wakeTimer?.cancel()
             self.heartbeat.retire()
         }.get()
@@ -224,6 +228,7 @@ public final class SessionService: @unchecked Sendable {
             session["rtt_ms"] = .number(Double(rtt.milliseconds))
         }
         session["counters"] = .object(counters.json)
+        session["downlink_paused"] = .bool(downlink.paused)
         return [
             "state": .string(machine.state.rawValue),
             "session": .object(session),
@@ -442,7 +447,9 @@ public final class SessionService: @unchecked Sendable {
             perform(machine.connected(generation: g, now: MonoClock.now()))
         case .audio(let itemID, let pcm):
             counters.downlinkAudioBytes += pcm.count
-            audio?.enqueuePlayback(itemID: itemID, pcm: pcm)
+            guard let audio else { break }
+            audio.enqueuePlayback(itemID: itemID, pcm: pcm)
+            followSpeaker(connection, audio)
         case .audioDone(let itemID):
             audio?.finishItem(itemID: itemID)
         case .speechStarted:
@@ -471,6 +478,31 @@ public final class SessionService: @unchecked Sendable {
             counters.malformedMessages += 1
             logger.warning("malformed message from upstream: \(why)")
         }
+    }
+
+    /// After a reply chunk: stop reading the brain once the speaker holds `max_buffer`, and
+    /// check every 200 ms whether it has played enough to read again.
+    private func followSpeaker(_ connection: UpstreamConnection, _ audio: any SessionAudio) {
+        if downlink.pauseAtMs != audio.playbackMaxBufferMs { downlink = DownlinkFlow(maxBufferMs: audio.playbackMaxBufferMs) }
+        guard downlink.playbackQueued(ms: audio.playbackQueuedMs) == .pauseReading else { return }
+        connection.pauseReading()
+        counters.downlinkPauses += 1
+        logger.debug("speaker holds \(audio.playbackQueuedMs) ms: reading from the brain paused")
+        let generation = connection.generation
+        downlinkTimer?.cancel()
+        downlinkTimer = loop.scheduleRepeatedTask(initialDelay: .milliseconds(200), delay: .milliseconds(200)) { _ in
+            guard let connection = self.connections[generation] else { return self.stopFollowingSpeaker() }
+            if self.downlink.playbackQueued(ms: audio.playbackQueuedMs) == .resumeReading {
+                connection.resumeReading()
+                self.stopFollowingSpeaker()
+            }
+        }
+    }
+
+    private func stopFollowingSpeaker() {
+        downlinkTimer?.cancel()
+        downlinkTimer = nil
+        downlink.connectionChanged()
     }
 
     private func armToolTimeout(callID: String, generation: UInt64) {
@@ -578,11 +610,12 @@ struct SessionCounters {
     var toolTimeouts = 0
     var uplinkMessages = 0
     var downlinkAudioBytes = 0
+    var downlinkPauses = 0
 
     var json: JSONObject {
         ["unknown_events": .number(Double(unknownEvents)), "malformed_messages": .number(Double(malformedMessages)),
          "protocol_violations": .number(Double(protocolViolations)), "upstream_errors": .number(Double(upstreamErrors)),
          "tool_timeouts": .number(Double(toolTimeouts)), "uplink_messages": .number(Double(uplinkMessages)),
-         "downlink_audio_bytes": .number(Double(downlinkAudioBytes))]
+         "downlink_audio_bytes": .number(Double(downlinkAudioBytes)), "downlink_pauses": .number(Double(downlinkPauses))]
     }
 }

@@ -47,6 +47,8 @@ final class UpstreamConnection: WebSocketFrameSink {
     private var pings: PingTracker
     private var handshakeTimer: Scheduled<Void>?
     private var pingTimer: RepeatedTask?
+    /// Reading stopped for downlink flow control (`pauseReading`).
+    private(set) var readingPaused = false
     private var pingDeadlineTimer: Scheduled<Void>?
     private var closeTimer: Scheduled<Void>?
     /// Set once the owner must hear nothing more (it closed us, or we already reported).
@@ -194,6 +196,9 @@ final class UpstreamConnection: WebSocketFrameSink {
     /// An extra ping whose pong must come within `timeout`, to test the path right now. Also
     /// resumes regular pings after `suspendLiveness`.
     func probe(timeout: Duration) {
+        // The pong must be readable: a probe reads again (flow control pauses again after the
+        // next reply chunk if the speaker is still full).
+        resumeReading()
         if ready && pingTimer == nil && phase == .open { startPingTimer() }
         sendPing(probeTimeout: timeout)
     }
@@ -210,6 +215,26 @@ final class UpstreamConnection: WebSocketFrameSink {
         pingDeadlineTimer?.cancel()
         pingDeadlineTimer = nil
         pings.forgetOutstanding()
+    }
+
+    /// Stops reading the socket (TCP back-pressure on the brain) while the speaker catches up.
+    /// A pong would wait behind the unread data, so liveness is suspended meanwhile: our own
+    /// not-reading must not look like a dead peer.
+    func pauseReading() {
+        guard phase == .open, let channel, !readingPaused else { return }
+        readingPaused = true
+        suspendLiveness()
+        channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+    }
+
+    /// Reads again, and proves the peer alive again with the next regular ping.
+    func resumeReading() {
+        guard readingPaused else { return }
+        readingPaused = false
+        guard phase == .open, let channel else { return }
+        channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+        channel.read()
+        if ready && pingTimer == nil { startPingTimer() }
     }
 
     private func sendPing(probeTimeout: Duration?) {
