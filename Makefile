@@ -16,7 +16,7 @@ DEMO_SECONDS ?= 30
 RELEASE    := -c release --static-swift-stdlib
 
 # Build: the three system libraries tether binds, and pkg-config to find them.
-APT_BUILD := pkg-config libasound2-dev libsystemd-dev libcurl4-openssl-dev
+APT_BUILD := pkg-config libasound2-dev libsystemd-dev libcurl4-openssl-dev libyaml-dev
 # Tests and demo: speech clips, the netns rig, nft blackholes, systemd-analyze, a Python venv.
 APT_TEST  := sox espeak-ng iproute2 nftables systemd python3 python3-venv openssl
 # Benchmarks: arecord and aplay measure what full-duplex audio alone costs on the machine.

@@ -1,5 +1,5 @@
 import ArgumentParser
-import Foundation
+import Glibc
 import Logging
 import NIOCore
 import NIOPosix
@@ -26,7 +26,7 @@ struct TetherDaemon: AsyncParsableCommand {
         // A vanished pipe reader (an ALSA `file "|cmd"` device, a FIFO) must be an error on
         // that device, not a signal that kills the daemon.
         signal(SIGPIPE, SIG_IGN)
-        let environment = ProcessInfo.processInfo.environment
+        let environment = ProcessEnvironment.current()
         let path = config ?? ConfigFile.defaultPath
         let loaded: DaemonConfiguration
         do {
@@ -122,8 +122,18 @@ struct TetherDaemon: AsyncParsableCommand {
         case `internal` = 70
     }
 
+    /// One line on stderr, written with write(2) so that nothing is left in a buffer, then exit.
     static func fail(_ message: String, code: Failure) -> Never {
-        FileHandle.standardError.write(Data("tetherd: \(message)\n".utf8))
-        Foundation.exit(code.rawValue)
+        var line = "tetherd: \(message)\n"
+        line.withUTF8 { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let n = write(STDERR_FILENO, buffer.baseAddress! + offset, buffer.count - offset)
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { return }
+                offset += n
+            }
+        }
+        Glibc.exit(code.rawValue)
     }
 }

@@ -90,6 +90,10 @@ def test_silent_and_harmless_without_notify_socket(daemon_factory):
     ("bad yaml", "upstream: [\n", "invalid YAML"),
     ("missing key file", "upstream:\n  protocol: pcm-stream\n  api_key_file: /nonexistent/key\n", "upstream.api_key_file"),
     ("openai without key", "upstream:\n  api_key_file: null\n", "upstream.api_key_file"),
+    ("duplicate key", "link:\n  grace: 1s\n  grace: 2s\n", "tether.yaml:3: link.grace: appears more than once"),
+    ("YAML 1.1 boolean", "upstream:\n  protocol: pcm-stream\nnetwork:\n  watch: yes\n", "network.watch"),
+    # Refused before parsing; an explicit id, as pytest would otherwise name the case by its 10 MB.
+    pytest.param("too large", "#" * 10_000_000 + "\n", "larger than 1 MiB", id="too-large"),
 ])
 def test_bad_config_exits_78_with_one_line(tmp_path, name, yaml, fragment):
     config = tmp_path / "tether.yaml"

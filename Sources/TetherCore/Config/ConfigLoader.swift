@@ -1,21 +1,27 @@
 import Logging
-import Yams
 
 /// Reads `tether.yaml` strictly: every key must be known, every value well-formed and in range.
 /// A mistake stops the daemon with exit 78 and one line naming the key, because a robot that
 /// silently runs on a half-understood configuration is worse than one that refuses to start.
 public enum ConfigLoader {
     public static func load(yaml: String, source: String = "tether.yaml") throws(ConfigError) -> TetherConfig {
-        let root: Node?
+        try load(bytes: Array(yaml.utf8), source: source)
+    }
+
+    /// `bytes` as read from the file: libyaml checks that they are UTF-8 and says on which line
+    /// they are not.
+    public static func load(bytes: [UInt8], source: String = "tether.yaml") throws(ConfigError) -> TetherConfig {
+        let root: YAMLNode?
         do {
-            root = try Yams.compose(yaml: yaml)
-        } catch let error as YamlError {
-            throw yamlError(error, source: source)
+            root = try YAMLParser.parse(bytes)
         } catch {
-            throw ConfigError(source: source, key: nil, message: "invalid YAML")
+            // A duplicate key is a mistake in the configuration, named like the others;
+            // everything else is a mistake in the YAML itself.
+            throw ConfigError(source: source, key: error.key, line: error.line,
+                              message: error.key == nil ? "invalid YAML: \(error.message)" : error.message)
         }
         var config = TetherConfig()
-        guard let root, !isNull(root) else { return config }
+        guard let root, !root.isNull else { return config }
         var reader = SectionReader(node: root, path: "", source: source)
         try reader.requireMapping()
         try reader.section("upstream") { (s: inout SectionReader) throws(ConfigError) in try readUpstream(&s, into: &config.upstream) }
@@ -189,36 +195,17 @@ public enum ConfigLoader {
             throw ConfigError(source: source, key: "audio.capture.period", message: "is shorter than one sample")
         }
     }
-
-    private static func yamlError(_ error: YamlError, source: String) -> ConfigError {
-        switch error {
-        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
-            return ConfigError(source: source, key: nil, line: mark.line, message: "invalid YAML: \(problem)")
-        case .duplicatedKeysInMapping(let duplicates, let context):
-            return ConfigError(source: source, key: duplicates.sorted().joined(separator: ", "), line: context.mark.line,
-                               message: "appears more than once")
-        case .reader(let problem, _, _, _):
-            return ConfigError(source: source, key: nil, message: "invalid YAML: \(problem)")
-        default:
-            return ConfigError(source: source, key: nil, message: "invalid YAML")
-        }
-    }
-
-    static func isNull(_ node: Node) -> Bool {
-        if case .scalar(let s) = node, s.style == .plain, ["", "~", "null", "Null", "NULL"].contains(s.string) { return true }
-        return false
-    }
 }
 
 /// Walks one mapping of the YAML document, remembering which keys were read so that
 /// `finish()` can refuse the ones nobody asked for.
 struct SectionReader {
-    let node: Node
+    let node: YAMLNode
     let path: String
     let source: String
     private var seen: Set<String> = []
 
-    init(node: Node, path: String, source: String) {
+    init(node: YAMLNode, path: String, source: String) {
         self.node = node
         self.path = path
         self.source = source
@@ -227,30 +214,30 @@ struct SectionReader {
     func fullKey(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
 
     func error(_ key: String, _ message: String) -> ConfigError {
-        let line = value(key)?.mark?.line ?? node.mark?.line
+        let line = value(key)?.line ?? node.line
         return ConfigError(source: source, key: fullKey(key), line: line, message: message)
     }
 
     func requireMapping() throws(ConfigError) {
         guard case .mapping = node else {
-            throw ConfigError(source: source, key: path.isEmpty ? nil : path, line: node.mark?.line,
+            throw ConfigError(source: source, key: path.isEmpty ? nil : path, line: node.line,
                               message: "must be a mapping of keys to values")
         }
     }
 
-    private func value(_ key: String) -> Node? {
-        guard case .mapping(let mapping) = node else { return nil }
-        for (k, v) in mapping where k.string == key { return v }
+    private func value(_ key: String) -> YAMLNode? {
+        guard case .mapping(let mapping, _) = node else { return nil }
+        for (k, v) in mapping where k.text == key { return v }
         return nil
     }
 
     func has(_ key: String) -> Bool { value(key) != nil }
 
-    func isNull(_ key: String) -> Bool { value(key).map(ConfigLoader.isNull) ?? false }
+    func isNull(_ key: String) -> Bool { value(key)?.isNull ?? false }
 
-    private mutating func take(_ key: String) -> Node? {
+    private mutating func take(_ key: String) -> YAMLNode? {
         seen.insert(key)
-        guard let v = value(key), !ConfigLoader.isNull(v) else { return nil }
+        guard let v = value(key), !v.isNull else { return nil }
         return v
     }
 
@@ -258,12 +245,9 @@ struct SectionReader {
     mutating func markRead(_ key: String) { seen.insert(key) }
 
     func finish() throws(ConfigError) {
-        guard case .mapping(let mapping) = node else { return }
-        for (k, _) in mapping {
-            let name = k.string ?? "?"
-            if !seen.contains(name) {
-                throw ConfigError(source: source, key: fullKey(name), line: k.mark?.line, message: "unknown key")
-            }
+        guard case .mapping(let mapping, _) = node else { return }
+        for (k, _) in mapping where !seen.contains(k.text) {
+            throw ConfigError(source: source, key: fullKey(k.text), line: k.line, message: "unknown key")
         }
     }
 
@@ -275,16 +259,20 @@ struct SectionReader {
         try sub.finish()
     }
 
-    mutating func scalarText(_ key: String) throws(ConfigError) -> String? {
+    private mutating func scalar(_ key: String, _ shape: String) throws(ConfigError) -> YAMLScalar? {
         guard let v = take(key) else { return nil }
-        guard case .scalar(let s) = v else { throw error(key, "must be a single value") }
-        return s.string
+        guard case .scalar(let s) = v else { throw error(key, shape) }
+        return s
+    }
+
+    /// The text as written, whatever YAML would make of it: for keys with their own format
+    /// (durations, file modes, names).
+    mutating func scalarText(_ key: String) throws(ConfigError) -> String? {
+        try scalar(key, "must be a single value")?.text
     }
 
     mutating func string(_ key: String) throws(ConfigError) -> String? {
-        guard let v = take(key) else { return nil }
-        guard case .scalar(let s) = v else { throw error(key, "must be a string") }
-        return s.string
+        try scalar(key, "must be a string")?.text
     }
 
     mutating func optionalString(_ key: String) throws(ConfigError) -> String? {
@@ -302,27 +290,57 @@ struct SectionReader {
         return d
     }
 
+    /// A YAML 1.2 integer: `480000`, `-3`, `0x1F`, `0o17`. Not `1_000` (a string in YAML 1.2),
+    /// not a quoted `"55"` and not `017` (decimal in YAML 1.2, octal in 1.1 and C): each is
+    /// refused with a hint rather than guessed at.
     mutating func integer(_ key: String, in range: ClosedRange<Int>) throws(ConfigError) -> Int? {
-        guard let text = try scalarText(key) else { return nil }
-        guard let n = Int(text.replacingUnderscores) else { throw error(key, "\"\(text)\" is not a whole number") }
-        guard range.contains(n) else { throw error(key, "\(n) is out of range (\(range.lowerBound)..\(range.upperBound))") }
-        return n
-    }
-
-    mutating func number(_ key: String, in range: ClosedRange<Double>) throws(ConfigError) -> Double? {
-        guard let text = try scalarText(key) else { return nil }
-        guard let n = Double(text), n.isFinite else { throw error(key, "\"\(text)\" is not a number") }
-        guard range.contains(n) else { throw error(key, "\(text) is out of range (\(range.lowerBound)..\(range.upperBound))") }
-        return n
-    }
-
-    mutating func bool(_ key: String) throws(ConfigError) -> Bool? {
-        guard let text = try scalarText(key) else { return nil }
-        switch text.lowercased() {
-        case "true", "yes", "on": return true
-        case "false", "no", "off": return false
-        default: throw error(key, "\"\(text)\" is not true or false")
+        guard let s = try scalar(key, "must be a whole number") else { return nil }
+        switch s.value {
+        case .int(let n):
+            let digits = s.text.drop { $0 == "+" || $0 == "-" }
+            if digits.count > 1, digits.first == "0", digits.allSatisfy({ $0.isASCII && $0.isNumber }) {
+                throw error(key, "\"\(s.text)\" has a leading zero: write \(n), or 0o\(digits.dropFirst()) for octal")
+            }
+            guard range.contains(n) else { throw error(key, "\(n) is out of range (\(range.lowerBound)..\(range.upperBound))") }
+            return n
+        case .float(let d) where d.magnitude >= 0x1p63:
+            throw error(key, "\(s.text) is out of range (\(range.lowerBound)..\(range.upperBound))")
+        default:
+            let separators = s.style == .plain && s.text.contains("_")
+            let hint = separators ? " (YAML 1.2 has no digit separators: write it without _)" : Self.quotedHint(s)
+            throw error(key, "\"\(s.text)\" is not a whole number" + hint)
         }
+    }
+
+    /// A YAML 1.2 integer or float, finite and in `range`.
+    mutating func number(_ key: String, in range: ClosedRange<Double>) throws(ConfigError) -> Double? {
+        guard let s = try scalar(key, "must be a number") else { return nil }
+        let n: Double
+        switch s.value {
+        case .int(let i): n = Double(i)
+        case .float(let d): n = d
+        default: throw error(key, "\"\(s.text)\" is not a number" + Self.quotedHint(s))
+        }
+        // Also refuses .inf and .nan, which no range contains.
+        guard range.contains(n) else { throw error(key, "\(s.text) is out of range (\(range.lowerBound)..\(range.upperBound))") }
+        return n
+    }
+
+    /// Only `true` and `false` (YAML 1.2): `yes`, `on` and the like are strings, refused here
+    /// instead of being read as a YAML 1.1 parser would.
+    mutating func bool(_ key: String) throws(ConfigError) -> Bool? {
+        guard let s = try scalar(key, "must be true or false") else { return nil }
+        if case .bool(let b) = s.value { return b }
+        let yaml11 = ["yes", "no", "on", "off", "y", "n"].contains(s.text.lowercased())
+        let hint = s.style == .plain && yaml11 ? " (YAML 1.2 reads \(s.text) as a string)" : Self.quotedHint(s)
+        throw error(key, "\"\(s.text)\" is not true or false" + hint)
+    }
+
+    /// A hint for a quoted scalar that would have been a number or a bool without its quotes.
+    private static func quotedHint(_ s: YAMLScalar) -> String {
+        guard s.style == .quoted else { return "" }
+        if case .string = YAMLScalar(text: s.text, style: .plain, line: s.line).value { return "" }
+        return " (quoted, so it is a string: remove the quotes)"
     }
 
     mutating func enumeration<E: RawRepresentable & CaseIterable>(_ key: String) throws(ConfigError) -> E?
@@ -336,25 +354,25 @@ struct SectionReader {
 
     mutating func stringList(_ key: String) throws(ConfigError) -> [String]? {
         guard let v = take(key) else { return nil }
-        guard case .sequence(let seq) = v else { throw error(key, "must be a list of strings") }
+        guard case .sequence(let seq, _) = v else { throw error(key, "must be a list of strings") }
         var out: [String] = []
         for item in seq {
             guard case .scalar(let s) = item else { throw error(key, "must be a list of strings") }
-            out.append(s.string)
+            out.append(s.text)
         }
         return out
     }
 
     mutating func stringMap(_ key: String) throws(ConfigError) -> [(String, String)]? {
         guard let v = take(key) else { return nil }
-        guard case .mapping(let mapping) = v else { throw error(key, "must be a mapping of names to strings") }
+        guard case .mapping(let mapping, _) = v else { throw error(key, "must be a mapping of names to strings") }
         var out: [(String, String)] = []
-        for (k, item) in mapping {
-            guard case .scalar(let name) = k, case .scalar(let value) = item, !name.string.isEmpty,
-                !name.string.contains(where: { $0 == ":" || $0.isWhitespace || $0.isNewline }),
-                !value.string.contains(where: \.isNewline)
+        for (name, item) in mapping {
+            guard case .scalar(let value) = item, !name.text.isEmpty,
+                !name.text.contains(where: { $0 == ":" || $0.isWhitespace || $0.isNewline }),
+                !value.text.contains(where: \.isNewline)
             else { throw error(key, "must map header names to single-line strings") }
-            out.append((name.string, value.string))
+            out.append((name.text, value.text))
         }
         return out
     }
@@ -365,32 +383,29 @@ struct SectionReader {
         return object
     }
 
-    private func json(_ node: Node, key: String) throws(ConfigError) -> JSONValue {
+    /// YAML 1.2 values as JSON: plain scalars by the core schema, quoted ones as strings.
+    private func json(_ node: YAMLNode, key: String) throws(ConfigError) -> JSONValue {
         switch node {
         case .scalar(let s):
-            if ConfigLoader.isNull(node) { return .null }
-            if s.style != .plain { return .string(s.string) }
-            if let b = node.bool { return .bool(b) }
-            if let i = node.int { return .number(Double(i)) }
-            if let f = node.float, f.isFinite { return .number(f) }
-            return .string(s.string)
-        case .sequence(let seq):
+            switch s.value {
+            case .null: return .null
+            case .bool(let b): return .bool(b)
+            case .int(let i): return .number(Double(i))
+            case .float(let f):
+                guard f.isFinite else {
+                    throw ConfigError(source: source, key: fullKey(key), line: s.line, message: "\(s.text) is not a number JSON can carry")
+                }
+                return .number(f)
+            case .string(let text): return .string(text)
+            }
+        case .sequence(let seq, _):
             var items: [JSONValue] = []
             for item in seq { items.append(try json(item, key: key)) }
             return .array(items)
-        case .mapping(let mapping):
+        case .mapping(let mapping, _):
             var object = JSONObject()
-            for (k, item) in mapping {
-                guard let name = k.string else { throw error(key, "keys must be strings") }
-                object[name] = try json(item, key: key)
-            }
+            for (name, item) in mapping { object[name.text] = try json(item, key: key) }
             return .object(object)
-        case .alias:
-            throw error(key, "YAML aliases are not supported here")
         }
     }
-}
-
-extension String {
-    fileprivate var replacingUnderscores: String { String(filter { $0 != "_" }) }
 }

@@ -10,11 +10,14 @@ public enum ConfigFile {
     /// line must exist.
     public static func load(path: String, explicit: Bool) throws(ConfigError) -> TetherConfig {
         let name = path.split(separator: "/").last.map(String.init) ?? path
-        guard let text = try readText(path, explicit: explicit) else { return TetherConfig() }
-        return try ConfigLoader.load(yaml: text, source: name)
+        guard let bytes = try readBytes(path, explicit: explicit) else { return TetherConfig() }
+        return try ConfigLoader.load(bytes: bytes, source: name)
     }
 
-    static func readText(_ path: String, explicit: Bool) throws(ConfigError) -> String? {
+    /// At most `maxBytes`: a larger file is refused before any of it is parsed, so a runaway
+    /// generator or a wrong path (a log, an image) costs one bounded read. Whether the bytes are
+    /// UTF-8 is the parser's to say, with the line.
+    static func readBytes(_ path: String, explicit: Bool) throws(ConfigError) -> [UInt8]? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             if errno == ENOENT && !explicit { return nil }
@@ -35,9 +38,6 @@ public enum ConfigFile {
                 throw ConfigError(source: path, key: nil, message: "the configuration is larger than 1 MiB")
             }
         }
-        guard let text = String(validating: bytes, as: UTF8.self) else {
-            throw ConfigError(source: path, key: nil, message: "the configuration is not UTF-8 text")
-        }
-        return text
+        return bytes
     }
 }

@@ -1,0 +1,85 @@
+"""No Foundation in the product binaries, and no shared library tetherd was not meant to
+need. Foundation (swift-corelibs-foundation with CoreFoundation, and ICU's data through
+FoundationInternationalization) was linked only because Yams imported it; this keeps it out.
+Issue: Lean on the robot, item 1.
+
+What remains on purpose: FoundationEssentials (swift-foundation's small core, without ICU),
+which swift-argument-parser imports for its error descriptions and --experimental-dump-help.
+Its mangled module name is 20FoundationEssentials, which the check below does not match."""
+
+import re
+import subprocess
+
+import pytest
+
+from conftest import BIN, REPO
+
+PRODUCTS = ["tetherd", "tetherctl", "tether-mock-upstream"]
+
+# Swift mangles a module name as its length and the name: every symbol of Foundation, or one
+# that uses a Foundation type, carries "10Foundation"; the ICU-backed part is
+# "31FoundationInternationalization". An `import Foundation` that only uses types living in
+# FoundationEssentials (Date, Data, ProcessInfo) leaves no such symbol, but a debug build then
+# still loads libFoundation.so, which the library check sees.
+FOUNDATION_SYMBOL = re.compile(r"(?<!\d)(10Foundation|31FoundationInternationalization)")
+FOUNDATION_LIBRARY = re.compile(r"^lib(Foundation|FoundationInternationalization|_FoundationICU|FoundationNetworking|FoundationXML)\.so")
+
+# What tetherd itself may bring in: the C and C++ runtime, ALSA, libsystemd and libyaml (linked:
+# the reference parser, Debian's libyaml-0-2, rather than a vendored copy). What those libraries
+# need in turn (libsystemd's libcap, libgcrypt, compressors) is theirs, and allowed.
+TETHERD_LIBRARIES = re.compile(r"^(linux-vdso\.so|ld-linux[-\w]*\.so|lib(c|m|stdc\+\+|gcc_s|asound|systemd|yaml-0)\.so)")
+
+
+def build_dir():
+    # make test builds the release (the Swift runtime linked in, as shipped) before the system
+    # tests; without one, the debug build the tests run is checked.
+    release = REPO / ".build" / "release"
+    return release if (release / "tetherd").exists() else BIN
+
+
+def ldd(path):
+    """{library name: resolved path or None} as the dynamic loader would map them."""
+    out = subprocess.run(["ldd", str(path)], capture_output=True, text=True, timeout=30, check=True).stdout
+    libraries = {}
+    for line in out.splitlines():
+        fields = line.split()
+        if not fields:
+            continue
+        name = fields[0].rsplit("/", 1)[-1]
+        libraries[name] = fields[2] if len(fields) > 2 and fields[1] == "=>" else None
+    return libraries
+
+
+def is_swift_runtime(path):
+    # Only a debug build links the Swift runtime as shared libraries, from the toolchain.
+    return path is not None and "/swift/linux/" in path
+
+
+@pytest.mark.parametrize("name", PRODUCTS)
+def test_no_foundation_symbols(name):
+    binary = build_dir() / name
+    assert binary.exists(), f"{binary} is missing: build first"
+    result = subprocess.run(["nm", str(binary)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout, f"nm found no symbols in {binary} (stripped?): {result.stderr}"
+    found = sorted({line.split()[-1] for line in result.stdout.splitlines() if FOUNDATION_SYMBOL.search(line)})
+    assert not found, f"{binary} links Foundation: {len(found)} symbols, e.g. {found[:5]}"
+
+
+@pytest.mark.parametrize("name", PRODUCTS)
+def test_no_foundation_libraries(name):
+    binary = build_dir() / name
+    linked = [lib for lib in ldd(binary) if FOUNDATION_LIBRARY.match(lib)]
+    assert not linked, f"{binary} loads {linked}"
+
+
+def test_tetherd_loads_only_the_libraries_it_needs():
+    binary = build_dir() / "tetherd"
+    libraries = ldd(binary)
+    wanted = {lib: path for lib, path in libraries.items() if TETHERD_LIBRARIES.match(lib) or is_swift_runtime(path)}
+    theirs = set()
+    for lib, path in wanted.items():
+        if path and not is_swift_runtime(path):
+            theirs |= set(ldd(path))
+    unexpected = sorted(set(libraries) - set(wanted) - theirs)
+    assert not unexpected, f"{binary} loads {unexpected} (all: {sorted(libraries)})"
+    assert "libyaml-0.so.2" in libraries and "libasound.so.2" in libraries and "libsystemd.so.0" in libraries
