@@ -10,12 +10,13 @@ VENV       := .venv
 PYTHON     := $(VENV)/bin/python
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_SECONDS ?= 30
-# Release binaries carry the Swift runtime and Foundation inside them: a robot needs no Swift
-# installation, and only the parts tetherd uses are mapped (about 5 MB less resident than with the
-# shared runtime, see docs/BENCHMARKS.md). Tests use the quicker-to-link debug build.
+# Release binaries carry the Swift runtime inside them (no Foundation: the configuration is read
+# with libyaml): a robot needs no Swift installation, and only the parts tetherd uses are mapped
+# (see docs/BENCHMARKS.md). Tests use the quicker-to-link debug build.
 RELEASE    := -c release --static-swift-stdlib
 
-# Build: the three system libraries tether binds, and pkg-config to find them.
+# Build: the system libraries tether binds (ALSA, libsystemd, libyaml; libcurl's header for the
+# library it loads on first use), and pkg-config to find them.
 APT_BUILD := pkg-config libasound2-dev libsystemd-dev libcurl4-openssl-dev libyaml-dev
 # Tests and demo: speech clips, the netns rig, nft blackholes, systemd-analyze, a Python venv.
 APT_TEST  := sox espeak-ng iproute2 nftables systemd python3 python3-venv openssl
