@@ -96,6 +96,7 @@ class Connection:
         self.expected_close = None
         self.violation = None
         self.frames_sent = 0
+        self.ended = None  # why the reader stopped: "close", "eof", "recv: ...", "send: ..."
 
 
 class FuzzPeer:
@@ -147,13 +148,14 @@ class FuzzPeer:
                 frames = frames + bad
             reader = threading.Thread(target=self._read, args=(sock, c), daemon=True)
             reader.start()
+            c.pings_sent = pings
             for data in frames:
                 sock.sendall(data)
                 c.frames_sent += 1
-            c.pings_sent = pings
             reader.join(15)
-        except OSError:
-            pass
+        except OSError as error:
+            c.ended = c.ended or f"send: {error}"
+            reader.join(5)
         finally:
             sock.close()
 
@@ -176,9 +178,11 @@ class FuzzPeer:
         while True:
             try:
                 chunk = sock.recv(65536)
-            except OSError:
+            except OSError as error:
+                c.ended = c.ended or f"recv: {error}"
                 return
             if not chunk:
+                c.ended = c.ended or "eof"
                 return
             buffer += chunk
             while True:
@@ -199,6 +203,7 @@ class FuzzPeer:
                 elif opcode == 8:
                     c.close_code = struct.unpack(">H", payload[:2])[0] if len(payload) >= 2 else 1005
                     c.close_reason = payload[2:]
+                    c.ended = "close"
                     try:
                         sock.sendall(frame(8, payload[:2]))
                     except OSError:

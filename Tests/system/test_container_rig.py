@@ -118,20 +118,21 @@ def test_files_inside_do_not_change_the_host(new_container):
     probe = pathlib.Path(f"/var/tmp/tether-rig-probe-{uuid.uuid4().hex[:8]}")
     probe.write_text("host version\n")
     inside_only = pathlib.Path(f"/etc/tether-rig-probe-{uuid.uuid4().hex[:8]}")
-    repo_probe = REPO / f"tether-rig-probe-{uuid.uuid4().hex[:8]}"
+    # (Not in the repository: a clone under /tmp is only visible inside when bound in.)
+    lower_probe = pathlib.Path(f"/opt/tether-rig-probe-{uuid.uuid4().hex[:8]}")
     mounts_before, overlays_before = rig_mounts(), overlay_count()
     try:
         with new_container(boot=False) as ct:
-            # the repository is visible, byte for byte
-            assert ct.read_file(HERE) == HERE.read_bytes()
-            assert "Makefile" in ct.run("ls", str(REPO)).stdout
+            # the host's root file system is visible, byte for byte
+            assert ct.read_file("/etc/os-release") == pathlib.Path("/etc/os-release").read_bytes()
+            assert "env" in ct.run("ls", "/usr/bin").stdout.split()
             # written inside: visible inside, absent outside
             ct.write_file(inside_only, "inside\n", mode=0o600)
-            ct.write_file(repo_probe, "inside\n")
+            ct.write_file(lower_probe, "inside\n")
             assert ct.run("cat", str(inside_only)).stdout == "inside\n"
             assert ct.run("stat", "-c", "%a %U", str(inside_only)).stdout.split() == ["600", "root"]
             assert ct.path(inside_only).read_text() == "inside\n"
-            assert not inside_only.exists() and not repo_probe.exists()
+            assert not inside_only.exists() and not lower_probe.exists()
             # a host file changed and deleted inside stays as it was outside
             assert ct.read_file(probe) == b"host version\n"
             ct.sh(f"echo changed > {probe} && cat {probe}")

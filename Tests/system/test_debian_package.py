@@ -44,7 +44,7 @@ def repackaged(deb, directory, version):
 
 def test_install_waits_for_the_key_upgrade_keeps_the_config_and_purge_cleans_up(tmp_path, new_container):
     deb = package()
-    ct = new_container()
+    ct = new_container(binds=[(str(REPO), str(REPO))])  # the package is in the tree: see test_systemd_unit
     installed = ct.sh(f"apt-get install -y {deb}", timeout=300)
     # No key yet: enabled, not started, and the admin is told what to do.
     assert "/etc/tether/api-key" in installed.stdout + installed.stderr

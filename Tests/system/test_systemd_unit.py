@@ -56,7 +56,9 @@ class Robot:
 
     def _set_up(self, Container, Mock, alsa_rig, install):
         self.mock = Mock(self.tmp, "--api-key", API_KEY, netns=self.net.brain, host=self.net.BRAIN_IP)
-        self.container = Container(self.tmp / "container", netns=self.net.robot)
+        # The source tree is bound in at its own path: the overlay shows only the host's root
+        # file system, and a clone may live under /tmp, which the container has of its own.
+        self.container = Container(self.tmp / "container", netns=self.net.robot, binds=[(str(REPO), str(REPO))])
         self.container.boot()
         self.install = install
         started = time.monotonic()

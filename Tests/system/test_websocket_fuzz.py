@@ -4,9 +4,10 @@ with the right close code; meanwhile the mic streams counting audio that must ar
 across all those reconnects, the event loop keeps answering, and nothing leaks.
 Issue: hostile inputs never stall or lock out tetherd (WebSocket client conformance)."""
 
+import json
 import statistics
-import threading
-import time
+import subprocess
+import sys
 
 from audio import Format, Rig, check_across_connections, counter_pcm
 from conftest import fd_count, rss_kib, wait_until
@@ -14,6 +15,22 @@ from fuzz_peer import VIOLATIONS, FuzzPeer
 
 CONNECTIONS = 200
 EDGE_CASES = 50
+
+
+WATCHER = r"""
+import json, select, socket, sys, time
+path, latencies = sys.argv[1], []
+while not select.select([sys.stdin], [], [], 0.02)[0]:
+    started = time.monotonic()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.connect(path)
+        s.sendall(b'{"id":1,"cmd":"status"}\n')
+        answer = b""
+        while b"\n" not in answer:
+            answer += s.recv(65536)
+    latencies.append(time.monotonic() - started)
+print(json.dumps(latencies))
+"""
 
 
 def plan(number):
@@ -37,23 +54,18 @@ def test_two_hundred_connections_of_malformed_and_edge_case_frames(daemon_factor
         }, env=rig.env).start()
         wait_until(lambda: len(peer.connections) >= 2, 10, what="the first connections")
         fds_before, rss_before = fd_count(d.pid), rss_kib(d.pid)
-        done = threading.Event()
-
-        def watch_latency():
-            while not done.is_set():
-                started = time.monotonic()
-                assert d.request("status")["ok"]
-                latencies.append(time.monotonic() - started)
-                time.sleep(0.02)
-
-        watcher = threading.Thread(target=watch_latency, daemon=True)
-        watcher.start()
+        # status is timed from a process of its own, so this test's peer threads (which share
+        # one interpreter lock) do not add their own waits to the figure.
+        watcher = subprocess.Popen([sys.executable, "-c", WATCHER, str(d.socket_path)], stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, text=True)
         wait_until(lambda: len(peer.connections) > CONNECTIONS, 120, interval=0.1, what=f"{CONNECTIONS} fuzzed connections")
-        done.set()
-        watcher.join(5)
+        out, _ = watcher.communicate("", timeout=10)
+        latencies.extend(json.loads(out))
+        assert len(latencies) > 20, latencies
 
         fuzzed = [c for c in peer.connections[:CONNECTIONS]]
-        wrong = [(c.number, c.violation, c.expected_close, c.close_code) for c in fuzzed if c.close_code != c.expected_close]
+        wrong = [(c.number, c.violation, c.expected_close, c.close_code, c.ended, c.frames_sent) for c in fuzzed
+                 if c.close_code != c.expected_close]
         assert not wrong, f"{len(wrong)} answered wrongly, e.g. {wrong[:5]}"
         frames = sum(c.frames_sent for c in fuzzed)
         assert frames >= 10_000, frames
@@ -72,11 +84,10 @@ def test_two_hundred_connections_of_malformed_and_edge_case_frames(daemon_factor
         assert (first, last) == (1, len(mic) // 4), (first, last)
         print(f"fuzz: {frames} frames over {CONNECTIONS} connections; status latency median "
               f"{statistics.median(latencies) * 1000:.1f} ms, p99 {sorted(latencies)[int(len(latencies) * 0.99)] * 1000:.1f} ms, max {max(latencies) * 1000:.1f} ms; repeated {repeated} pairs")
-        # Measured from a Python thread that shares its interpreter with the peer: the 99th
-        # percentile carries the bound, the maximum only a loose one against scheduler noise.
-        p99 = sorted(latencies)[int(len(latencies) * 0.99)]
-        assert p99 < 0.05, f"status took {p99 * 1000:.0f} ms at the 99th percentile"
-        assert max(latencies) < 0.2, f"the event loop was held {max(latencies) * 1000:.0f} ms"
+        # The debug build on two cores shared with this peer answers in about 20 ms (median)
+        # and 50 ms at worst while it replays the mic backlog into 200 connections; 100 ms is
+        # the bound here, as for status elsewhere.
+        assert max(latencies) < 0.1, f"the event loop was held {max(latencies) * 1000:.0f} ms"
         assert fd_count(d.pid) - fds_before <= 4, (fds_before, fd_count(d.pid))
         assert rss_kib(d.pid) - rss_before < 16 * 1024, (rss_before, rss_kib(d.pid))
     finally:

@@ -117,7 +117,14 @@ final class WebSocketFrameHandler: ChannelDuplexHandler {
         sink?.webSocketViolation(code: code, reason: reason)
         let frame = Self.closeFrame(code: code, reason: reason, allocator: context.channel.allocator)
         let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(frame)).whenComplete { _ in channel.close(promise: nil) }
+        context.writeAndFlush(wrapOutboundOut(frame)).whenComplete { _ in
+            // Half-close, keep reading (and discarding) until the peer closes, at most a
+            // second: closing with its data unread makes the kernel answer with an RST, which
+            // can destroy our close frame before the peer has read it (the fuzzing peer lost
+            // about one close code in a hundred that way).
+            channel.close(mode: .output, promise: nil)
+            channel.eventLoop.scheduleTask(in: .seconds(1)) { channel.close(promise: nil) }
+        }
     }
 
     static func closeFrame(code: UInt16, reason: String, allocator: ByteBufferAllocator) -> WebSocketFrame {
