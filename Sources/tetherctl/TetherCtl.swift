@@ -26,7 +26,7 @@ struct Connection: ParsableArguments {
     @Option(name: .long, help: "Control socket (default: $TETHER_SOCKET or /run/tether/control.sock).")
     var socket: String?
     @Flag(name: .long, help: "Print the raw JSON result (events: each raw JSON line).") var json = false
-    @Option(name: .long, help: "Seconds to wait for the daemon's answer (events: for the subscription).")
+    @Option(name: .long, help: "Seconds to wait for the daemon's answer (events streams without a deadline).")
     var timeout: Int = 10
 
     var path: String {

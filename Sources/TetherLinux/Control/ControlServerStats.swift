@@ -30,8 +30,6 @@ public final class ControlServerStats: Sendable {
         admissions.withLock { $0.release(uid: uid, privileged: privileged) }
     }
 
-    public var openConnections: Int { admissions.withLock { $0.totalOpen } }
-
     public var json: JSONObject {
         let snapshot = counts.withLock { $0 }
         let (open, refused, total) = admissions.withLock { ($0.open, $0.refused, $0.totalOpen) }
