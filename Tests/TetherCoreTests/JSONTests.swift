@@ -23,12 +23,23 @@ import Testing
         #expect(throws: JSONParseError.self) { try JSONParser.parse(bytes: [0x22, 0xFF, 0xFE, 0x22]) }
     }
 
-    /// Random bytes and mutations of valid documents: errors, never traps.
+    /// Integers are built without strtod; they must come out exactly as strtod would.
+    @Test(arguments: ["0", "-0", "7", "-45", "123456789012345", "-999999999999999", "9999999999999999",
+                      "12345678901234567890", "1.5", "-2.25e3", "1E2", "0.1"])
+    func numbersMatchTheFullConversion(text: String) throws {
+        let value = try JSONParser.parse(text)
+        let expected = Double(text)!
+        #expect(value == .number(expected))
+        #expect(value.doubleValue?.sign == expected.sign, "\(text): sign")
+    }
+
+    /// Random bytes and mutations of valid documents (100,000, seeded): errors, never traps.
     @Test func survivesRandomInput() {
         var rng = SplitMix64(seed: 42)
-        let seeds = [#"{"id":1,"cmd":"volume","level":40}"#, #"{"type":"response.output_audio.delta","delta":"AAAA","item_id":"i"}"#]
+        let seeds = [#"{"id":1,"cmd":"volume","level":40}"#, #"{"type":"response.output_audio.delta","delta":"AAAA","item_id":"i"}"#,
+                     #"{"a":[1,-2.5e3,true,false,null,{"b":"\u00e9\n\"x"}],"c":{"d":[[],{}]},"é":"€😀"}"#]
         var parsed = 0
-        for i in 0..<20_000 {
+        for i in 0..<100_000 {
             var bytes: [UInt8]
             if i % 2 == 0 {
                 bytes = (0..<Int(rng.next() % 64)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }

@@ -97,11 +97,18 @@ class Connection:
         self.violation = None
         self.frames_sent = 0
         self.ended = None  # why the reader stopped: "close", "eof", "recv: ...", "send: ..."
+        # The frame sender and the reader's pongs share the socket: a frame is written whole
+        # before another starts (a 4 MiB frame takes many writes).
+        self.send_lock = threading.Lock()
+
+    def send(self, sock, data):
+        with self.send_lock:
+            sock.sendall(data)
 
 
 class FuzzPeer:
     """Listens on 127.0.0.1; `plan(number)` says what connection `number` gets:
-    (edge case count, violation index or None)."""
+    (edge case count, violation index or None[, frames to send after the edge cases])."""
 
     def __init__(self, plan, seed=1):
         import random
@@ -140,8 +147,9 @@ class FuzzPeer:
         try:
             if not self._upgrade(sock):
                 return
-            count, violation = self.plan(c.number)
+            count, violation, *extra = self.plan(c.number)
             frames, pings = edge_cases(self.rng, count)
+            frames += extra[0] if extra else []
             if violation is not None:
                 name, bad, code = VIOLATIONS[violation]
                 c.violation, c.expected_close = name, code
@@ -150,7 +158,7 @@ class FuzzPeer:
             reader.start()
             c.pings_sent = pings
             for data in frames:
-                sock.sendall(data)
+                c.send(sock, data)
                 c.frames_sent += 1
             reader.join(15)
         except OSError as error:
@@ -195,7 +203,7 @@ class FuzzPeer:
                     c.pcm += payload
                 elif opcode == 9:
                     try:
-                        sock.sendall(frame(10, payload))
+                        c.send(sock, frame(10, payload))
                     except OSError:
                         return
                 elif opcode == 10:
@@ -205,7 +213,7 @@ class FuzzPeer:
                     c.close_reason = payload[2:]
                     c.ended = "close"
                     try:
-                        sock.sendall(frame(8, payload[:2]))
+                        c.send(sock, frame(8, payload[:2]))
                     except OSError:
                         pass
                     return

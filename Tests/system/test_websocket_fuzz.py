@@ -84,10 +84,10 @@ def test_two_hundred_connections_of_malformed_and_edge_case_frames(daemon_factor
         assert (first, last) == (1, len(mic) // 4), (first, last)
         print(f"fuzz: {frames} frames over {CONNECTIONS} connections; status latency median "
               f"{statistics.median(latencies) * 1000:.1f} ms, p99 {sorted(latencies)[int(len(latencies) * 0.99)] * 1000:.1f} ms, max {max(latencies) * 1000:.1f} ms; repeated {repeated} pairs")
-        # The debug build on two cores shared with this peer answers in about 20 ms (median)
-        # and 50 ms at worst while it replays the mic backlog into 200 connections; 100 ms is
-        # the bound here, as for status elsewhere.
-        assert max(latencies) < 0.1, f"the event loop was held {max(latencies) * 1000:.0f} ms"
+        # The debug build on two cores shared with this peer answers in about 11 ms (median)
+        # and 19 ms at worst while it replays the mic backlog into 200 connections (about
+        # 50 ms with a build running beside it); the bound is 50 ms.
+        assert max(latencies) < 0.05, f"the event loop was held {max(latencies) * 1000:.0f} ms"
         assert fd_count(d.pid) - fds_before <= 4, (fds_before, fd_count(d.pid))
         assert rss_kib(d.pid) - rss_before < 16 * 1024, (rss_before, rss_kib(d.pid))
     finally:

@@ -91,9 +91,9 @@ public struct OpenAIRealtimeDialect: UpstreamDialect {
         return [.json(["type": "conversation.item.create", "item": item]), .json(["type": "response.create"])]
     }
 
-    public mutating func decodeText(_ bytes: [UInt8]) -> [UpstreamInbound] {
+    public mutating func decodeText(_ parsed: ParsedJSON) -> [UpstreamInbound] {
         let type: String, value: JSONValue
-        switch UpstreamJSONMessage.parse(bytes, what: "event") {
+        switch UpstreamJSONMessage.read(parsed, what: "event") {
         case .message(let t, let v): (type, value) = (t, v)
         case .malformed(let why): return [why]
         }

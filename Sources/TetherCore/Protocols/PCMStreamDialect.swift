@@ -24,9 +24,9 @@ public struct PCMStreamDialect: UpstreamDialect {
 
     public func toolOutput(callID: String, output: String) -> [UpstreamMessage] { [] }
 
-    public mutating func decodeText(_ bytes: [UInt8]) -> [UpstreamInbound] {
+    public mutating func decodeText(_ parsed: ParsedJSON) -> [UpstreamInbound] {
         let type: String, value: JSONValue
-        switch UpstreamJSONMessage.parse(bytes, what: "control message") {
+        switch UpstreamJSONMessage.read(parsed, what: "control message") {
         case .message(let t, let v): (type, value) = (t, v)
         case .malformed(let why): return [why]
         }

@@ -16,9 +16,24 @@ public protocol UpstreamDialect: Sendable {
     /// Tell the brain how much of an item the listener really heard (barge-in).
     func truncate(itemID: String?, audioEndMs: Int) -> [UpstreamMessage]
     func toolOutput(callID: String, output: String) -> [UpstreamMessage]
-    /// Decodes one text message; `ready` tracks the handshake across messages.
-    mutating func decodeText(_ bytes: [UInt8]) -> [UpstreamInbound]
+    /// Interprets one text message, already parsed (see `InboundMessageQueue` for where);
+    /// `ready` tracks the handshake across messages.
+    mutating func decodeText(_ parsed: ParsedJSON) -> [UpstreamInbound]
     mutating func decodeBinary(_ bytes: [UInt8]) -> [UpstreamInbound]
+}
+
+extension UpstreamDialect {
+    /// Parses and interprets one text message.
+    public mutating func decodeText(_ bytes: [UInt8]) -> [UpstreamInbound] {
+        decodeText(InboundMessageQueue.parse(bytes))
+    }
+
+    public mutating func decode(_ message: InboundMessage) -> [UpstreamInbound] {
+        switch message {
+        case .text(let parsed): return decodeText(parsed)
+        case .binary(let bytes): return decodeBinary(bytes)
+        }
+    }
 }
 
 public enum UpstreamMessage: Sendable, Equatable {
@@ -72,12 +87,11 @@ enum UpstreamJSONMessage {
     case message(type: String, value: JSONValue)
     case malformed(UpstreamInbound)
 
-    static func parse(_ bytes: [UInt8], what: String) -> UpstreamJSONMessage {
+    static func read(_ parsed: ParsedJSON, what: String) -> UpstreamJSONMessage {
         let value: JSONValue
-        do {
-            value = try JSONParser.parse(bytes: bytes)
-        } catch {
-            return .malformed(.malformed("invalid JSON from upstream: \(error.description)"))
+        switch parsed {
+        case .success(let v): value = v
+        case .failure(let error): return .malformed(.malformed("invalid JSON from upstream: \(error.description)"))
         }
         guard let type = value["type"]?.stringValue else { return .malformed(.malformed("\(what) without a type")) }
         return .message(type: type, value: value)

@@ -119,16 +119,28 @@ public struct JSONParser {
         } else {
             while let c = current, c >= 0x30, c <= 0x39 { index += 1 }
         }
+        var isFraction = false
         if current == UInt8(ascii: ".") {
+            isFraction = true
             index += 1
             guard let c = current, c >= 0x30, c <= 0x39 else { throw error("invalid number") }
             while let c = current, c >= 0x30, c <= 0x39 { index += 1 }
         }
         if current == UInt8(ascii: "e") || current == UInt8(ascii: "E") {
+            isFraction = true
             index += 1
             if current == UInt8(ascii: "+") || current == UInt8(ascii: "-") { index += 1 }
             guard let c = current, c >= 0x30, c <= 0x39 else { throw error("invalid number") }
             while let c = current, c >= 0x30, c <= 0x39 { index += 1 }
+        }
+        // Integers of up to 15 digits are exact in a Double: built here, they skip strtod, which
+        // was the largest single cost of a frame of many small numbers.
+        let digits = index - start - (buffer[start] == UInt8(ascii: "-") ? 1 : 0)
+        if !isFraction, digits <= 15 {
+            var magnitude = 0
+            for i in (index - digits)..<index { magnitude = magnitude &* 10 &+ Int(buffer[i] &- 0x30) }
+            let value = Double(magnitude)
+            return buffer[start] == UInt8(ascii: "-") ? -value : value
         }
         let text = String(decoding: UnsafeRawBufferPointer(rebasing: buffer[start..<index]), as: UTF8.self)
         guard let value = Double(text), value.isFinite else { throw error("number out of range") }
@@ -215,10 +227,30 @@ public struct JSONParser {
     }
 
     private func decodeUTF8(_ bytes: UnsafeRawBufferPointer) throws(JSONParseError) -> String {
+        // ASCII (nearly every key and value tether sees) cannot be invalid: decode it without the
+        // standard library's generic validating initializer, whose metadata look-ups cost more
+        // than the decoding itself for short strings.
+        if Self.isASCII(bytes) { return String(decoding: bytes, as: UTF8.self) }
         guard let s = String(validating: bytes.bindMemory(to: UInt8.self), as: UTF8.self) else {
             throw error("invalid UTF-8 in string")
         }
         return s
+    }
+}
+
+extension JSONParser {
+    static func isASCII(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        var i = 0
+        let count = bytes.count
+        while i + 8 <= count {
+            if bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self) & 0x8080_8080_8080_8080 != 0 { return false }
+            i += 8
+        }
+        while i < count {
+            if bytes[i] & 0x80 != 0 { return false }
+            i += 1
+        }
+        return true
     }
 }
 

@@ -533,19 +533,11 @@ extension SessionService: UpstreamConnectionOwner {
         }
     }
 
-    func connection(_ connection: UpstreamConnection, text: [UInt8]) {
-        decode(from: connection) { $0.decodeText(text) }
-    }
-
-    func connection(_ connection: UpstreamConnection, binary: [UInt8]) {
-        decode(from: connection) { $0.decodeBinary(binary) }
-    }
-
     /// Runs the connection's own dialect (it keeps handshake state) over one message.
-    private func decode(from connection: UpstreamConnection, _ body: (inout any UpstreamDialect) -> [UpstreamInbound]) {
+    func connection(_ connection: UpstreamConnection, received message: InboundMessage) {
         let g = connection.generation
         guard connections[g] === connection, var dialect = dialects[g] else { return }
-        let inbound = body(&dialect)
+        let inbound = dialect.decode(message)
         dialects[g] = dialect
         for item in inbound { handle(item, from: connection) }
     }

@@ -9,8 +9,8 @@ import TetherCore
 /// reports `ended` exactly once, and never after the session itself closed it.
 protocol UpstreamConnectionOwner: AnyObject {
     func connectionUpgraded(_ connection: UpstreamConnection)
-    func connection(_ connection: UpstreamConnection, text: [UInt8])
-    func connection(_ connection: UpstreamConnection, binary: [UInt8])
+    /// One message from the upstream, its JSON parsed; in arrival order.
+    func connection(_ connection: UpstreamConnection, received message: InboundMessage)
     func connection(_ connection: UpstreamConnection, acknowledged mark: UInt64, rtt: Duration, answeredProbe: Bool)
     func connectionWritable(_ connection: UpstreamConnection)
     func connection(_ connection: UpstreamConnection, ended failure: ConnectionFailure)
@@ -49,6 +49,14 @@ final class UpstreamConnection: WebSocketFrameSink {
     private var pingTimer: RepeatedTask?
     /// Reading stopped for downlink flow control (`pauseReading`).
     private(set) var readingPaused = false
+    /// Whether the channel reads; off while the downlink is paused or a big message is out
+    /// being parsed.
+    private var reading = true
+    /// Messages in arrival order; big text messages are parsed off the event loop.
+    private var inbound = InboundMessageQueue()
+    /// A close from the peer that arrived while earlier messages were still being parsed: it is
+    /// handled once they are delivered.
+    private var peerCloseBehindMessages: (code: UInt16, reason: String)?
     private var pingDeadlineTimer: Scheduled<Void>?
     private var closeTimer: Scheduled<Void>?
     /// Set once the owner must hear nothing more (it closed us, or we already reported).
@@ -218,23 +226,33 @@ final class UpstreamConnection: WebSocketFrameSink {
     }
 
     /// Stops reading the socket (TCP back-pressure on the brain) while the speaker catches up.
-    /// A pong would wait behind the unread data, so liveness is suspended meanwhile: our own
-    /// not-reading must not look like a dead peer.
     func pauseReading() {
-        guard phase == .open, let channel, !readingPaused else { return }
+        guard phase == .open, !readingPaused else { return }
         readingPaused = true
-        suspendLiveness()
-        channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+        updateReading()
     }
 
-    /// Reads again, and proves the peer alive again with the next regular ping.
     func resumeReading() {
         guard readingPaused else { return }
         readingPaused = false
+        updateReading()
+    }
+
+    /// Reads while neither the downlink nor a parse holds it back. A pong would wait behind the
+    /// unread data, so liveness is suspended while not reading (our own not-reading must not
+    /// look like a dead peer) and the next regular ping proves the peer alive again after.
+    private func updateReading() {
         guard phase == .open, let channel else { return }
-        channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
-        channel.read()
-        if ready && pingTimer == nil { startPingTimer() }
+        let wanted = !readingPaused && !inbound.isParsing
+        guard wanted != reading else { return }
+        reading = wanted
+        channel.setOption(ChannelOptions.autoRead, value: wanted).whenFailure { _ in }
+        if wanted {
+            channel.read()
+            if ready && pingTimer == nil { startPingTimer() }
+        } else {
+            suspendLiveness()
+        }
     }
 
     private func sendPing(probeTimeout: Duration?) {
@@ -351,12 +369,49 @@ final class UpstreamConnection: WebSocketFrameSink {
 
     func webSocketReceived(text: [UInt8]) {
         guard phase == .open, !silenced else { return }
-        owner?.connection(self, text: text)
+        handle(inbound.arrived(text: text))
     }
 
     func webSocketReceived(binary: [UInt8]) {
         guard phase == .open, !silenced else { return }
-        owner?.connection(self, binary: binary)
+        handle(inbound.arrived(binary: binary))
+    }
+
+    private func handle(_ arrival: InboundMessageQueue.Arrival) {
+        switch arrival {
+        case .deliver(let messages):
+            deliver(messages)
+        case .queued:
+            break
+        case .parseAway(let ticket, let bytes):
+            // Stop reading until it is back: what queues behind it stays within the socket's
+            // buffers, and the brain feels TCP back-pressure instead.
+            updateReading()
+            let me = NIOLoopBound(self, eventLoop: loop)
+            NIOThreadPool.singleton.runIfActive(eventLoop: loop) { InboundMessageQueue.parse(bytes) }
+                .whenComplete { result in
+                    // The pool refuses work only while the process shuts down: parse here then.
+                    let parsed = (try? result.get()) ?? InboundMessageQueue.parse(bytes)
+                    me.value.parsedAway(ticket: ticket, parsed)
+                }
+        }
+    }
+
+    private func parsedAway(ticket: UInt64, _ parsed: ParsedJSON) {
+        guard phase == .open, !silenced else { return }
+        deliver(inbound.parsed(ticket: ticket, parsed))
+        updateReading()
+        if inbound.isEmpty, let close = peerCloseBehindMessages {
+            peerCloseBehindMessages = nil
+            webSocketPeerClosed(code: close.code, reason: close.reason)
+        }
+    }
+
+    private func deliver(_ messages: [InboundMessage]) {
+        for message in messages {
+            guard phase == .open, !silenced else { return }
+            owner?.connection(self, received: message)
+        }
     }
 
     func webSocketReceived(pong payload: [UInt8]) {
@@ -374,6 +429,10 @@ final class UpstreamConnection: WebSocketFrameSink {
         if phase == .closing {
             // The answer to our close: the handshake is complete.
             teardown()
+            return
+        }
+        if phase == .open, !inbound.isEmpty {
+            peerCloseBehindMessages = (code, reason)
             return
         }
         // Answer the peer's close, then report why it went.
