@@ -51,12 +51,15 @@ struct TetherDaemon: AsyncParsableCommand {
         let events = EventBus()
         let health = HealthRegistry()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        // One thread for blocking work the concurrency pool must not do (a reload's file reads).
+        let blockingPool = NIOThreadPool(numberOfThreads: 1)
+        blockingPool.start()
 
         let session = SessionService(settings: loaded.sessionSettings(), loop: group.next(), events: events, health: health,
                                      heartbeatInterval: timing.heartbeatInterval, logger: Logger(label: "session"))
         let supervisor = Supervisor(configPath: path, configIsExplicit: config != nil, environment: environment, initial: loaded,
                                     notifier: notifier, levelSwitch: levelSwitch, events: events, health: health,
-                                    logger: Logger(label: "supervisor"))
+                                    blockingPool: blockingPool, logger: Logger(label: "supervisor"))
         let control = ControlServer(config: loaded.config.control, group: group, commands: supervisor, events: events,
                                     logger: Logger(label: "control"))
         // rtnetlink decides when the session may spend attempts: offline pauses it at once,
@@ -114,6 +117,7 @@ struct TetherDaemon: AsyncParsableCommand {
             await control.stop()
             Self.fail("internal error: \(error)", code: .internal)
         }
+        try? await blockingPool.shutdownGracefully()
         try? await group.shutdownGracefully()
     }
 

@@ -1,4 +1,5 @@
 import Logging
+import NIOPosix
 import Synchronization
 import TetherCore
 
@@ -21,6 +22,9 @@ public final class Supervisor: ControlCommandHandler, Sendable {
     let levelSwitch: LogLevelSwitch
     let events: EventBus
     let health: HealthRegistry
+    /// Where a reload reads files, parses YAML and builds the TLS context: blocking work that
+    /// must not hold a thread of the concurrency pool (two on a 2-core robot) or an event loop.
+    let blockingPool: NIOThreadPool
     let logger: Logger
     let startedAt = MonoClock.now()
     private let current: Mutex<DaemonConfiguration>
@@ -29,7 +33,8 @@ public final class Supervisor: ControlCommandHandler, Sendable {
     private let reloading = Mutex(false)
 
     public init(configPath: String, configIsExplicit: Bool, environment: [String: String], initial: DaemonConfiguration,
-                notifier: SystemdNotifier, levelSwitch: LogLevelSwitch, events: EventBus, health: HealthRegistry, logger: Logger) {
+                notifier: SystemdNotifier, levelSwitch: LogLevelSwitch, events: EventBus, health: HealthRegistry,
+                blockingPool: NIOThreadPool, logger: Logger) {
         self.configPath = configPath
         self.configIsExplicit = configIsExplicit
         self.environment = environment
@@ -38,6 +43,7 @@ public final class Supervisor: ControlCommandHandler, Sendable {
         self.levelSwitch = levelSwitch
         self.events = events
         self.health = health
+        self.blockingPool = blockingPool
         self.logger = logger
     }
 
@@ -124,12 +130,18 @@ public final class Supervisor: ControlCommandHandler, Sendable {
         notifier.reloading()
         defer { notifier.ready() }
         let next: DaemonConfiguration
+        let (path, explicit, environment) = (configPath, configIsExplicit, self.environment)
         do {
-            next = try DaemonConfiguration.load(path: configPath, explicit: configIsExplicit, environment: environment)
-        } catch {
+            next = try await blockingPool.runIfActive {
+                try DaemonConfiguration.load(path: path, explicit: explicit, environment: environment)
+            }
+        } catch let error as ConfigError {
             logger.error("reload refused, keeping the running configuration: \(error.description)")
             events.publish("error", ["code": "config_error", "message": .string(error.description)])
             return .failure(ControlError(.invalidArgument, "configuration not reloaded: \(error.description)"))
+        } catch {
+            // Only an inactive pool (tetherd is exiting) gets here.
+            return .failure(ControlError(.unavailable, "configuration not reloaded: \(error)"))
         }
         next.carryTokenCache(from: configuration)
         let previous = current.withLock { c in defer { c = next }; return c }
