@@ -36,6 +36,16 @@ struct NetworkMonitorSettings: Sendable {
     var maxRetryDelay: Duration = .seconds(5)
     /// Consecutive failed resyncs after which the socket is reopened.
     var reopenAfterFailures = 3
+    /// Retry delays after the second consecutive failed resync (the first retries at once):
+    /// 100 ms doubling to `maxRetryDelay`, without jitter (one socket, nobody to spread out from).
+    var retryBackoff: BackoffConfig {
+        var config = BackoffConfig()
+        config.initial = .milliseconds(100)
+        config.max = maxRetryDelay
+        config.multiplier = 2
+        config.jitter = 0
+        return config
+    }
     var receiveBufferBytes = 64 << 10
 }
 
@@ -67,6 +77,7 @@ final class NetworkMonitorLoop {
     private var resyncDueAt: MonoTime?
     private var resyncReason = "start"
     private var failures = 0
+    private var retryBackoff: Backoff
     private var synced = false
     private var sequence: UInt32
     private var debouncer: NetworkDebouncer
@@ -95,6 +106,7 @@ final class NetworkMonitorLoop {
         self.onChange = onChange
         self.snapshot = NetworkSnapshot(ignoreInterfaces: settings.ignoreInterfaces, kindOf: kindOf)
         self.debouncer = NetworkDebouncer(holdOff: settings.debounce)
+        self.retryBackoff = Backoff(config: settings.retryBackoff)
         // Distinct from any earlier socket's numbers, though replies are matched by port too.
         self.sequence = UInt32(truncatingIfNeeded: MonoClock.now().nanoseconds / 1_000_000)
     }
@@ -265,6 +277,7 @@ final class NetworkMonitorLoop {
     private func completeResync(with fresh: NetworkSnapshot, now: MonoTime) {
         snapshot = fresh
         failures = 0
+        retryBackoff.reset()
         stats.resyncs += 1
         synced = true
         viewMayHaveChanged(now: now)
@@ -298,8 +311,8 @@ final class NetworkMonitorLoop {
                 logger.error("network monitor: cannot reopen the netlink socket: \(error)")
             }
         }
-        let exponent = min(failures - 1, 16)
-        let delay = failures <= 1 ? .zero : min(.milliseconds(50) * (1 << exponent), settings.maxRetryDelay)
+        // No jitter configured, so the random unit does not matter.
+        let delay = failures <= 1 ? .zero : retryBackoff.nextDelay(unit: 0.5)
         resyncDueAt = now + delay
         resyncReason = reason
     }
