@@ -105,13 +105,25 @@ struct TetherDaemon: AsyncParsableCommand {
         services.append(ReloadService(supervisor: supervisor))
         services.append(LifecycleService(notifier: notifier, logger: logger))
 
+        // A service's run() lives as long as its component, so one that returns or throws means
+        // its component ended: the others shut down in reverse order, as on SIGTERM (the session
+        // still sends its close frame), and the group rethrows the first error.
+        let configured = services.map {
+            ServiceGroupConfiguration.ServiceConfiguration(service: $0, successTerminationBehavior: .gracefullyShutdownGroup,
+                                                           failureTerminationBehavior: .gracefullyShutdownGroup)
+        }
         var groupConfiguration = ServiceGroupConfiguration(
-            services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: Logger(label: "lifecycle"))
+            services: configured, gracefulShutdownSignals: [.sigterm, .sigint], logger: Logger(label: "lifecycle"))
         groupConfiguration.maximumGracefulShutdownDuration = .milliseconds(1700)
         groupConfiguration.maximumCancellationDuration = .milliseconds(200)
         let serviceGroup = ServiceGroup(configuration: groupConfiguration)
         do {
             try await serviceGroup.run()
+        } catch let failure as ComponentFailure {
+            // One line, in the journal when that is where the log goes, for systemd to restart on.
+            logger.error("\(failure.description)", metadata: ["component": .string(failure.component)])
+            await control.stop()
+            Glibc.exit(Failure.internal.rawValue)
         } catch {
             logger.critical("stopping after an internal error: \(error)")
             await control.stop()

@@ -78,6 +78,8 @@ final class NetworkMonitorLoop {
     private var resyncReason = "start"
     private var failures = 0
     private var retryBackoff: Backoff
+    /// Why the loop must end: set by a fault it cannot ride out.
+    private var fatal: String?
     private var synced = false
     private var sequence: UInt32
     private var debouncer: NetworkDebouncer
@@ -111,7 +113,8 @@ final class NetworkMonitorLoop {
         self.sequence = UInt32(truncatingIfNeeded: MonoClock.now().nanoseconds / 1_000_000)
     }
 
-    func run() {
+    /// Runs until asked to stop (returns nil) or until a fault it cannot ride out (returns why).
+    func run() -> String? {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: settings.receiveBufferBytes,
                                                             alignment: MemoryLayout<UInt32>.alignment)
         defer {
@@ -119,7 +122,7 @@ final class NetworkMonitorLoop {
             socket.close()
         }
         schedule(at: MonoClock.now(), reason: "start")
-        while !shared.stopRequested {
+        while !shared.stopRequested && fatal == nil {
             let now = MonoClock.now()
             heartbeat.beat()
             runTimers(now: now)
@@ -132,16 +135,27 @@ final class NetworkMonitorLoop {
             ]
             let ready = poll(&fds, nfds_t(fds.count), pollTimeout(now: now))
             if ready < 0 {
-                if errno != EINTR {
-                    stats.socketErrors += 1
-                    logger.error("network monitor: poll failed", metadata: ["errno": "\(errno)"])
-                }
+                let code = errno
+                // Anything but an interruption (EFAULT, EINVAL, ENOMEM) fails again at once:
+                // carrying on would only spin.
+                if code != EINTR { fatal = "poll failed: \(String(cString: strerror(code)))" }
                 continue
             }
             if fds[1].revents != 0 { wake.drain() }
-            if fds[0].revents != 0 { readSocket(buffer) }
+            if fds[0].revents & Int16(POLLNVAL) != 0 {
+                fatal = "the netlink socket's descriptor was closed under the monitor"
+            } else if fds[0].revents != 0 {
+                readSocket(buffer)
+            }
         }
         publishStats()
+        return shared.stopRequested ? nil : fatal
+    }
+
+    /// A descriptor that is closed or no longer a socket is not ours any more: its number may
+    /// already belong to another file, so neither using it nor closing it to reopen is safe.
+    private func isFatal(_ error: NetlinkSocketError) -> Bool {
+        error.errno == EBADF || error.errno == ENOTSOCK
     }
 
     // MARK: timers
@@ -177,6 +191,10 @@ final class NetworkMonitorLoop {
                 received = try socket.receive(into: buffer)
             } catch {
                 stats.socketErrors += 1
+                if isFatal(error) {
+                    fatal = "\(error)"
+                    return
+                }
                 logger.warning("network monitor: \(error)")
                 resync = nil
                 failed(now: MonoClock.now(), reason: "\(error)")
@@ -270,6 +288,10 @@ final class NetworkMonitorLoop {
         } catch {
             stats.socketErrors += 1
             resync = nil
+            if isFatal(error) {
+                fatal = "\(error)"
+                return
+            }
             failed(now: now, reason: "\(error)")
         }
     }
