@@ -27,6 +27,8 @@ public final class Supervisor: ControlCommandHandler, Sendable {
     let blockingPool: NIOThreadPool
     let logger: Logger
     let startedAt = MonoClock.now()
+    /// TETHER_TEST_FAULTS=1 at start-up, for tests only: enables `debug-fault`.
+    let testFaults: Bool
     private let current: Mutex<DaemonConfiguration>
     private let subsystems: Mutex<Subsystems?> = Mutex(nil)
     private let lastStatusLine = Mutex("")
@@ -38,6 +40,7 @@ public final class Supervisor: ControlCommandHandler, Sendable {
         self.configPath = configPath
         self.configIsExplicit = configIsExplicit
         self.environment = environment
+        self.testFaults = environment["TETHER_TEST_FAULTS"] == "1"
         self.current = Mutex(initial)
         self.notifier = notifier
         self.levelSwitch = levelSwitch
@@ -116,6 +119,27 @@ public final class Supervisor: ControlCommandHandler, Sendable {
             #else
                 return .failure(ControlError(.unknownCommand, "unknown command \"debug-stall\""))
             #endif
+        case .debugFault(let component):
+            return injectFault(into: component, parts)
+        }
+    }
+
+    // MARK: Test faults
+
+    /// Components `debug-fault` can break, each the way a real fault would end it.
+    static let faultableComponents = [NetworkMonitorService.componentName]
+
+    private func injectFault(into component: String, _ parts: Subsystems) -> Result<JSONValue?, ControlError> {
+        guard testFaults else { return .failure(ControlError(.unknownCommand, "unknown command \"debug-fault\"")) }
+        switch component {
+        case NetworkMonitorService.componentName:
+            guard parts.network?.injectSocketFault() == true else {
+                return .failure(ControlError(.unavailable, "the network monitor is not running (network.watch is false)"))
+            }
+            return .success(nil)
+        default:
+            return .failure(ControlError(.invalidArgument,
+                                         "no component named \(component.prefix(64)); components are \(Self.faultableComponents.joined(separator: ", "))"))
         }
     }
 

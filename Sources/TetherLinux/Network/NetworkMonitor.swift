@@ -128,6 +128,17 @@ public final class NetworkMonitor: Sendable {
         return await failure.wait()
     }
 
+    /// Test-only (the `debug-fault network-monitor` control command, which exists only under
+    /// TETHER_TEST_FAULTS=1): makes the loop break its own socket, as a stray close(2)
+    /// elsewhere in the process would, so that the thread ends the way a real fault ends it.
+    /// Returns false when no thread runs.
+    func injectSocketFault() -> Bool {
+        guard let current = running.withLock({ $0 }) else { return false }
+        shared.state.withLock { $0.faultRequested = true }
+        current.wake.wake()
+        return true
+    }
+
     /// The view as last evaluated (offline until the first dump is in).
     public var view: NetworkView { shared.state.withLock { $0.view } }
 

@@ -10,6 +10,8 @@ final class NetworkMonitorShared: Sendable {
         var ready = false
         var stats = NetworkMonitorStats()
         var stopRequested = false
+        /// Test-only: break the socket at the loop's next turn (`NetworkMonitor.injectSocketFault`).
+        var faultRequested = false
         /// Interface name → usable (up, carrier, running), for tests that must wait until
         /// the monitor has seen a link change before asserting what did not happen.
         var usable: [String: Bool] = [:]
@@ -123,6 +125,10 @@ final class NetworkMonitorLoop {
         }
         schedule(at: MonoClock.now(), reason: "start")
         while !shared.stopRequested && fatal == nil {
+            if shared.state.withLock({ f in defer { f.faultRequested = false }; return f.faultRequested }) {
+                logger.warning("network monitor: test fault: clobbering the netlink socket's descriptor")
+                socket.clobberForTesting()
+            }
             let now = MonoClock.now()
             heartbeat.beat()
             runTimers(now: now)

@@ -221,4 +221,27 @@ struct NetworkMonitorNetnsTests {
         #expect(health.loops.isEmpty)
         await monitor.stop()
     }
+
+    @Test func aClobberedSocketEndsTheThreadAndSaysWhy() async throws {
+        let rig = try NetnsRig()
+        defer { rig.destroy() }
+        let health = HealthRegistry()
+        let monitor = NetworkMonitor(config: NetworkConfig(), bus: EventBus(), health: health,
+                                     heartbeatInterval: Self.heartbeatInterval,
+                                     openSocket: { try rig.openNetlinkSocket() }, onChange: { _, _ in })
+        try monitor.start()
+        #expect(ChangeRecorder.eventually { monitor.isReady })
+        #expect(monitor.injectSocketFault())
+        // Not ridden out by reopening: the descriptor is not ours any more.
+        let ended = Task { await monitor.ended() }
+        let bound = Task {
+            try await Task.sleep(for: .seconds(2))
+            ended.cancel()
+        }
+        let reason = await ended.value
+        bound.cancel()
+        #expect(reason?.contains("Socket operation on non-socket") == true, "\(reason ?? "did not end")")
+        await monitor.stop()
+        #expect(health.loops.isEmpty)
+    }
 }
