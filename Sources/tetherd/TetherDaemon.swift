@@ -51,12 +51,15 @@ struct TetherDaemon: AsyncParsableCommand {
         let events = EventBus()
         let health = HealthRegistry()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        // One thread for blocking work the concurrency pool must not do (a reload's file reads).
+        let blockingPool = NIOThreadPool(numberOfThreads: 1)
+        blockingPool.start()
 
         let session = SessionService(settings: loaded.sessionSettings(), loop: group.next(), events: events, health: health,
                                      heartbeatInterval: timing.heartbeatInterval, logger: Logger(label: "session"))
         let supervisor = Supervisor(configPath: path, configIsExplicit: config != nil, environment: environment, initial: loaded,
                                     notifier: notifier, levelSwitch: levelSwitch, events: events, health: health,
-                                    logger: Logger(label: "supervisor"))
+                                    blockingPool: blockingPool, logger: Logger(label: "supervisor"))
         let control = ControlServer(config: loaded.config.control, group: group, commands: supervisor, events: events,
                                     logger: Logger(label: "control"))
         // rtnetlink decides when the session may spend attempts: offline pauses it at once,
@@ -102,18 +105,31 @@ struct TetherDaemon: AsyncParsableCommand {
         services.append(ReloadService(supervisor: supervisor))
         services.append(LifecycleService(notifier: notifier, logger: logger))
 
+        // A service's run() lives as long as its component, so one that returns or throws means
+        // its component ended: the others shut down in reverse order, as on SIGTERM (the session
+        // still sends its close frame), and the group rethrows the first error.
+        let configured = services.map {
+            ServiceGroupConfiguration.ServiceConfiguration(service: $0, successTerminationBehavior: .gracefullyShutdownGroup,
+                                                           failureTerminationBehavior: .gracefullyShutdownGroup)
+        }
         var groupConfiguration = ServiceGroupConfiguration(
-            services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: Logger(label: "lifecycle"))
+            services: configured, gracefulShutdownSignals: [.sigterm, .sigint], logger: Logger(label: "lifecycle"))
         groupConfiguration.maximumGracefulShutdownDuration = .milliseconds(1700)
         groupConfiguration.maximumCancellationDuration = .milliseconds(200)
         let serviceGroup = ServiceGroup(configuration: groupConfiguration)
         do {
             try await serviceGroup.run()
+        } catch let failure as ComponentFailure {
+            // One line, in the journal when that is where the log goes, for systemd to restart on.
+            logger.error("\(failure.description)", metadata: ["component": .string(failure.component)])
+            await control.stop()
+            Glibc.exit(Failure.internal.rawValue)
         } catch {
             logger.critical("stopping after an internal error: \(error)")
             await control.stop()
             Self.fail("internal error: \(error)", code: .internal)
         }
+        try? await blockingPool.shutdownGracefully()
         try? await group.shutdownGracefully()
     }
 

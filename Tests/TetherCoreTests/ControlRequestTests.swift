@@ -12,6 +12,8 @@ import Testing
         #expect(try decode(#"{"cmd":"tool-result","call_id":"c1","output":{"ok":true}}"#).get().command
             == .toolResult(callID: "c1", output: #"{"ok":true}"#))
         #expect(try decode(#"{"cmd":"say","text":"hello"}"#).get().command == .say("hello"))
+        #expect(try decode(#"{"cmd":"debug-fault","component":"network-monitor"}"#).get().command
+            == .debugFault(component: "network-monitor"))
     }
 
     @Test(arguments: [
@@ -23,6 +25,7 @@ import Testing
         (#"{"id":6,"cmd":"subscribe","topics":["weather"]}"#, .invalidArgument, .number(6)),
         (#"{"id":7,"cmd":"say","text":""}"#, .invalidArgument, .number(7)),
         (#"{nope"#, .invalidJSON, .null),
+        (#"{"id":8,"cmd":"debug-fault"}"#, .invalidArgument, .number(8)),
     ])
     func refusesWithTheRightCode(line: String, code: ControlError.Code, id: JSONValue) throws {
         guard case .failure(let failure) = decode(line) else {

@@ -53,6 +53,10 @@ public enum ControlCommand: Sendable, Equatable {
     case toolResult(callID: String, output: String)
     /// Debug builds only: stop one critical loop's heartbeat to prove the watchdog notices.
     case debugStall(loop: String, seconds: Double)
+    /// Test-only: make a running component end as a real fault would, to prove that tetherd
+    /// then exits 70 naming it. tetherd refuses it as an unknown command unless it was started
+    /// with TETHER_TEST_FAULTS=1.
+    case debugFault(component: String)
 
     public static let names = [
         "status", "subscribe", "mute", "unmute", "volume", "reconnect", "pause", "resume", "say",
@@ -108,6 +112,9 @@ public enum ControlCommand: Sendable, Equatable {
             guard let loop = a["loop"]?.stringValue else { return invalid("loop must be a string") }
             let seconds = a["seconds"]?.doubleValue ?? 3600
             return .success(.debugStall(loop: loop, seconds: seconds))
+        case "debug-fault":
+            guard let component = a["component"]?.stringValue else { return invalid("component must be a string") }
+            return .success(.debugFault(component: component))
         default:
             return .failure(ControlError(.unknownCommand, "unknown command \"\(name.prefix(64))\"; commands are \(names.joined(separator: ", "))"))
         }

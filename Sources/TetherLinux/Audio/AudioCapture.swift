@@ -47,7 +47,10 @@ final class AudioCapture: Sendable {
     func requestStop() { worker.requestStop(state: control) }
 
     @discardableResult
-    func join(timeout: Duration) -> Bool { worker.join(timeout: timeout) }
+    func join(timeout: Duration) async -> Bool { await worker.join(timeout: timeout) }
+
+    /// Why the thread ended on its own (`AudioDeviceThread.ended`).
+    func ended() async -> String? { await worker.ended() }
 
     /// New device settings: reopen only if they differ.
     func reconfigure(_ config: AudioDeviceConfig) {

@@ -43,6 +43,8 @@ final class AudioDeviceThread: Sendable {
     private let context: AudioContext
     private let thread = Mutex<DedicatedThread?>(nil)
     private let heartbeat = Mutex<Heartbeat?>(nil)
+    /// Why the current start's thread ended without being asked to (or never started).
+    private let failure = Mutex(ExitSignal<String>())
 
     init(direction: AudioDirection, device: String, context: AudioContext) {
         self.direction = direction
@@ -65,6 +67,8 @@ final class AudioDeviceThread: Sendable {
             }
             let beat = context.health.register(direction.rawValue)
             heartbeat.withLock { $0 = beat }
+            let failure = ExitSignal<String>()
+            self.failure.withLock { $0 = failure }
             do {
                 current = try DedicatedThread.start(name: "tether-\(direction)") { [self] in
                     if let refused = AudioThreadPriority.raiseCurrentThread() {
@@ -73,11 +77,17 @@ final class AudioDeviceThread: Sendable {
                     runDevice(state: state, run: run, heartbeat: beat, whileDown: whileDown) { pcm, generation in
                         stream(pcm, generation, run, beat)
                     }
-                    if state.withLock({ $0.run == run }) { status.set(.stopped) }
+                    let (current, stopping) = state.withLock { ($0.run == run, $0.stopping) }
+                    if current { status.set(.stopped) }
+                    // The life cycle only returns when told to; anything else is a thread gone
+                    // wrong, and the direction is dead until the daemon restarts.
+                    if current && !stopping { failure.signal("the \(direction) thread ended without being asked to") }
                 }
             } catch {
                 beat.retire()
-                status.failed(AlsaDeviceError(kind: .fault, code: 0, message: "cannot start the \(direction) thread: \(error)"), device: device)
+                let message = "cannot start the \(direction) thread: \(error)"
+                status.failed(AlsaDeviceError(kind: .fault, code: 0, message: message), device: device)
+                failure.signal(message)
             }
         }
     }
@@ -88,20 +98,28 @@ final class AudioDeviceThread: Sendable {
         state.notifyAll()
     }
 
-    /// Waits up to `timeout` for the thread (asked to stop by its owner) to end.
+    /// Waits up to `timeout` for the thread (asked to stop by its owner) to end, without holding
+    /// a thread of the concurrency pool: the thread signals its own end.
     @discardableResult
-    func join(timeout: Duration) -> Bool {
+    func join(timeout: Duration) async -> Bool {
         let current = thread.withLock { t in
             defer { t = nil }
             return t
         }
-        let joined = current?.join(timeout: timeout) ?? true
+        let joined = await current?.finish(within: timeout) ?? true
         heartbeat.withLock { beat in
             beat?.retire()
             beat = nil
         }
         if !joined { context.logger.warning("\(direction) thread did not stop in time: stuck in the device") }
         return joined
+    }
+
+    /// Resumes with the reason once the thread of the latest start has ended without being asked
+    /// to, or could not be started; with nil when the calling task is cancelled. A device that
+    /// fails is not an end: the thread retries it.
+    func ended() async -> String? {
+        await failure.withLock { $0 }.wait()
     }
 
     /// The device life cycle, on the thread, until the thread of `run` must end.

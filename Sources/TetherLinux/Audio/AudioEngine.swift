@@ -49,12 +49,27 @@ public final class AudioEngine: Sendable {
 
     /// Stop both threads: the speaker is silenced (rewound, dropped), devices closed. Each
     /// thread leaves its blocking call within a period; one stuck in a dead device is
-    /// abandoned after `timeout` rather than holding up shutdown.
-    public func stop(timeout: Duration = .milliseconds(500)) {
+    /// abandoned after `timeout` rather than holding up shutdown. Both ends are awaited
+    /// together, signalled by the threads themselves: no thread of the pool blocks on a join.
+    public func stop(timeout: Duration = .milliseconds(500)) async {
         capture.requestStop()
         playback.requestStop()
-        playback.join(timeout: timeout)
-        capture.join(timeout: timeout)
+        async let playbackJoined = playback.join(timeout: timeout)
+        async let captureJoined = capture.join(timeout: timeout)
+        _ = await (playbackJoined, captureJoined)
+    }
+
+    /// Resumes with the reason once either device thread has ended without being asked to (or
+    /// could not start); with nil when the calling task is cancelled. A missing or failing
+    /// device is not an end: its thread keeps retrying it.
+    public func ended() async -> String? {
+        await withTaskGroup(of: String?.self) { group in
+            group.addTask { await self.capture.ended() }
+            group.addTask { await self.playback.ended() }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
     }
 
     // MARK: - Speaking

@@ -153,7 +153,10 @@ final class AudioPlayback: Sendable {
     func requestStop() { worker.requestStop(state: state) }
 
     @discardableResult
-    func join(timeout: Duration) -> Bool { worker.join(timeout: timeout) }
+    func join(timeout: Duration) async -> Bool { await worker.join(timeout: timeout) }
+
+    /// Why the thread ended on its own (`AudioDeviceThread.ended`).
+    func ended() async -> String? { await worker.ended() }
 
     /// New settings: the device is reopened only if its own settings changed; a new prebuffer
     /// applies from the next item.

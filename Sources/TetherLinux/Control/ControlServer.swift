@@ -21,6 +21,8 @@ public final class ControlServer: Sendable {
     public let stats = ControlServerStats()
     private let listener = Mutex<(server: any Channel, ownsFile: Bool)?>(nil)
     private let connections = Mutex<[ObjectIdentifier: any Channel]>([:])
+    /// Why the listening channel closed while nobody had asked it to.
+    private let listenerFailure = ExitSignal<String>()
 
     public init(config: ControlConfig, group: any EventLoopGroup, commands: any ControlCommandHandler, events: EventBus, logger: Logger) {
         self.config = config
@@ -39,6 +41,7 @@ public final class ControlServer: Sendable {
         if let passed = ActivatedSocket.take(expectedPath: path) {
             let server = try await bootstrap().withBoundSocket(passed.descriptor).get()
             listener.withLock { $0 = (server, ownsFile: false) }
+            watchListener(server)
             if passed.path != path {
                 logger.warning("control.socket is \(path) but systemd passed \(passed.path); serving the one systemd passed")
             }
@@ -58,7 +61,27 @@ public final class ControlServer: Sendable {
             throw error
         }
         listener.withLock { $0 = (server, ownsFile: true) }
+        watchListener(server)
         logger.info("control socket ready", metadata: ["socket": .string(path)])
+    }
+
+    /// `stop` lets go of the listener before closing it; a listener that closes while still
+    /// held closed on its own (an accept error NIO could not recover from, the loop going away).
+    private func watchListener(_ server: any Channel) {
+        let id = ObjectIdentifier(server)
+        server.closeFuture.whenComplete { [self] result in
+            guard listener.withLock({ $0.map { ObjectIdentifier($0.server) == id } ?? false }) else { return }
+            switch result {
+            case .success: listenerFailure.signal("the control socket's listening channel closed")
+            case .failure(let error): listenerFailure.signal("the control socket's listening channel closed: \(error)")
+            }
+        }
+    }
+
+    /// Resumes with the reason once the listening channel has closed without `stop`; with nil
+    /// when the calling task is cancelled.
+    public func ended() async -> String? {
+        await listenerFailure.wait()
     }
 
     private func bootstrap() -> ServerBootstrap {

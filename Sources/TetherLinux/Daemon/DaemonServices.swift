@@ -37,8 +37,11 @@ public struct SessionRunner: Service {
 }
 
 /// Serves the control socket until shutdown, then removes it. The socket is bound before the
-/// group starts (a bind failure is a start-up error), so this only keeps it alive.
+/// group starts (a bind failure is a start-up error); a listener that closes on its own later
+/// fails the group (`ComponentFailure`).
 public struct ControlService: Service {
+    public static let componentName = "control"
+
     let server: ControlServer
     let heartbeat: Heartbeat
     let interval: Duration
@@ -51,10 +54,12 @@ public struct ControlService: Service {
 
     public func run() async throws {
         let task = server.startHeartbeat(heartbeat, every: interval)
-        try? await gracefulShutdown()
-        task.cancel()
-        heartbeat.retire()
-        await server.stop()
+        let (server, heartbeat) = (self.server, self.heartbeat)
+        try await superviseComponent(Self.componentName, ended: { await server.ended() }, stop: {
+            task.cancel()
+            heartbeat.retire()
+            await server.stop()
+        })
     }
 }
 

@@ -1,4 +1,5 @@
 import Logging
+import NIOPosix
 import Synchronization
 import TetherCore
 
@@ -21,23 +22,31 @@ public final class Supervisor: ControlCommandHandler, Sendable {
     let levelSwitch: LogLevelSwitch
     let events: EventBus
     let health: HealthRegistry
+    /// Where a reload reads files, parses YAML and builds the TLS context: blocking work that
+    /// must not hold a thread of the concurrency pool (two on a 2-core robot) or an event loop.
+    let blockingPool: NIOThreadPool
     let logger: Logger
     let startedAt = MonoClock.now()
+    /// TETHER_TEST_FAULTS=1 at start-up, for tests only: enables `debug-fault`.
+    let testFaults: Bool
     private let current: Mutex<DaemonConfiguration>
     private let subsystems: Mutex<Subsystems?> = Mutex(nil)
     private let lastStatusLine = Mutex("")
     private let reloading = Mutex(false)
 
     public init(configPath: String, configIsExplicit: Bool, environment: [String: String], initial: DaemonConfiguration,
-                notifier: SystemdNotifier, levelSwitch: LogLevelSwitch, events: EventBus, health: HealthRegistry, logger: Logger) {
+                notifier: SystemdNotifier, levelSwitch: LogLevelSwitch, events: EventBus, health: HealthRegistry,
+                blockingPool: NIOThreadPool, logger: Logger) {
         self.configPath = configPath
         self.configIsExplicit = configIsExplicit
         self.environment = environment
+        self.testFaults = environment["TETHER_TEST_FAULTS"] == "1"
         self.current = Mutex(initial)
         self.notifier = notifier
         self.levelSwitch = levelSwitch
         self.events = events
         self.health = health
+        self.blockingPool = blockingPool
         self.logger = logger
     }
 
@@ -110,6 +119,27 @@ public final class Supervisor: ControlCommandHandler, Sendable {
             #else
                 return .failure(ControlError(.unknownCommand, "unknown command \"debug-stall\""))
             #endif
+        case .debugFault(let component):
+            return injectFault(into: component, parts)
+        }
+    }
+
+    // MARK: Test faults
+
+    /// Components `debug-fault` can break, each the way a real fault would end it.
+    static let faultableComponents = [NetworkMonitorService.componentName]
+
+    private func injectFault(into component: String, _ parts: Subsystems) -> Result<JSONValue?, ControlError> {
+        guard testFaults else { return .failure(ControlError(.unknownCommand, "unknown command \"debug-fault\"")) }
+        switch component {
+        case NetworkMonitorService.componentName:
+            guard parts.network?.injectSocketFault() == true else {
+                return .failure(ControlError(.unavailable, "the network monitor is not running (network.watch is false)"))
+            }
+            return .success(nil)
+        default:
+            return .failure(ControlError(.invalidArgument,
+                                         "no component named \(component.prefix(64)); components are \(Self.faultableComponents.joined(separator: ", "))"))
         }
     }
 
@@ -124,12 +154,18 @@ public final class Supervisor: ControlCommandHandler, Sendable {
         notifier.reloading()
         defer { notifier.ready() }
         let next: DaemonConfiguration
+        let (path, explicit, environment) = (configPath, configIsExplicit, self.environment)
         do {
-            next = try DaemonConfiguration.load(path: configPath, explicit: configIsExplicit, environment: environment)
-        } catch {
+            next = try await blockingPool.runIfActive {
+                try DaemonConfiguration.load(path: path, explicit: explicit, environment: environment)
+            }
+        } catch let error as ConfigError {
             logger.error("reload refused, keeping the running configuration: \(error.description)")
             events.publish("error", ["code": "config_error", "message": .string(error.description)])
             return .failure(ControlError(.invalidArgument, "configuration not reloaded: \(error.description)"))
+        } catch {
+            // Only an inactive pool (tetherd is exiting) gets here.
+            return .failure(ControlError(.unavailable, "configuration not reloaded: \(error)"))
         }
         next.carryTokenCache(from: configuration)
         let previous = current.withLock { c in defer { c = next }; return c }

@@ -132,6 +132,17 @@ public final class NetlinkSocket: Sendable {
         }
     }
 
+    /// Test-only (the `debug-fault network-monitor` control command): puts /dev/null in place
+    /// of the socket under the same descriptor number, atomically (dup2), so that the next call
+    /// fails with ENOTSOCK as on a descriptor clobbered elsewhere in the process, without the
+    /// number ever being free for another file to take.
+    func clobberForTesting() {
+        let null = Glibc.open("/dev/null", O_RDONLY | O_CLOEXEC)
+        guard null >= 0 else { return }
+        _ = dup2(null, fileDescriptor)
+        Glibc.close(null)
+    }
+
     /// Idempotent.
     public func close() {
         closed.withLock { isClosed in

@@ -15,6 +15,11 @@ import TetherCore
 /// the session learns whether it may connect. `onChange` runs on the monitor thread and
 /// must return quickly: hand the news to the session and go. The loop beats heartbeat
 /// "network" at least every `heartbeatInterval`; a stuck callback stops the beats.
+///
+/// Trouble the loop can ride out (lost notifications, failed dumps, a socket that errors) it
+/// rides out, reopening the socket if need be. A descriptor that is no longer our socket (closed
+/// or clobbered elsewhere in the process) or a poll(2) that fails cannot be ridden out: the
+/// thread ends, and `ended()` says why, so that the daemon exits and systemd restarts it.
 public final class NetworkMonitor: Sendable {
     public typealias ChangeHandler = @Sendable (NetworkView, NetworkDelta) -> Void
 
@@ -25,6 +30,8 @@ public final class NetworkMonitor: Sendable {
         var thread: DedicatedThread
         var wake: WakeChannel
         var heartbeat: Heartbeat
+        /// Why the thread ended on its own; never set when it was asked to stop.
+        var failure: ExitSignal<String>
     }
 
     private let config: NetworkConfig
@@ -80,15 +87,17 @@ public final class NetworkMonitor: Sendable {
                 throw error
             }
             let heartbeat = health.register(NetworkMonitor.loopName)
+            let failure = ExitSignal<String>()
             let (openSocket, settings, shared, bus, kindOf, logger, onChange) =
                 (self.openSocket, self.settings, self.shared, self.bus, self.kindOf, self.logger, self.onChange)
             do {
                 let thread = try DedicatedThread.start(name: "tether-network") {
-                    NetworkMonitorLoop(socket: socket, openSocket: openSocket, wake: wake, settings: settings,
-                                       shared: shared, heartbeat: heartbeat, bus: bus, kindOf: kindOf, logger: logger,
-                                       onChange: onChange).run()
+                    let reason = NetworkMonitorLoop(socket: socket, openSocket: openSocket, wake: wake, settings: settings,
+                                                    shared: shared, heartbeat: heartbeat, bus: bus, kindOf: kindOf,
+                                                    logger: logger, onChange: onChange).run()
+                    if let reason { failure.signal(reason) }
                 }
-                running = Running(thread: thread, wake: wake, heartbeat: heartbeat)
+                running = Running(thread: thread, wake: wake, heartbeat: heartbeat, failure: failure)
             } catch {
                 heartbeat.retire()
                 socket.close()
@@ -97,16 +106,37 @@ public final class NetworkMonitor: Sendable {
         }
     }
 
-    /// Stops the thread and waits for it (it wakes at once), then stops the heartbeat.
-    /// Idempotent. Called from `onChange` it only asks the loop to end.
-    public func stop() {
+    /// Stops the thread and awaits its end (it wakes at once; `timeout` only bounds a thread
+    /// stuck in a callback, which is then let go), then stops the heartbeat. Idempotent.
+    public func stop(timeout: Duration = .seconds(1)) async {
         guard let current = running.withLock({ $0 }) else { return }
         shared.state.withLock { $0.stopRequested = true }
         current.wake.wake()
-        if current.thread.isCurrent { return }
-        current.thread.join()
+        if await !current.thread.finish(within: timeout) {
+            logger.warning("network monitor thread did not stop within \(DurationText.format(timeout)); left to end on its own")
+        }
         current.heartbeat.retire()
         running.withLock { $0 = nil }
+    }
+
+    /// Resumes with the reason once the monitor thread has ended on its own (see the type's
+    /// comment); with nil when the calling task is cancelled. A stop that was asked for is not
+    /// an end on its own: it never resumes this. Without a thread (`watch: false`, not started)
+    /// there is nothing to end, and it waits for cancellation.
+    public func ended() async -> String? {
+        let failure = running.withLock { $0?.failure } ?? ExitSignal<String>()
+        return await failure.wait()
+    }
+
+    /// Test-only (the `debug-fault network-monitor` control command, which exists only under
+    /// TETHER_TEST_FAULTS=1): makes the loop break its own socket, as a stray close(2)
+    /// elsewhere in the process would, so that the thread ends the way a real fault ends it.
+    /// Returns false when no thread runs.
+    func injectSocketFault() -> Bool {
+        guard let current = running.withLock({ $0 }) else { return false }
+        shared.state.withLock { $0.faultRequested = true }
+        current.wake.wake()
+        return true
     }
 
     /// The view as last evaluated (offline until the first dump is in).

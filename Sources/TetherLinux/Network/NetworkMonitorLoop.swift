@@ -10,6 +10,8 @@ final class NetworkMonitorShared: Sendable {
         var ready = false
         var stats = NetworkMonitorStats()
         var stopRequested = false
+        /// Test-only: break the socket at the loop's next turn (`NetworkMonitor.injectSocketFault`).
+        var faultRequested = false
         /// Interface name → usable (up, carrier, running), for tests that must wait until
         /// the monitor has seen a link change before asserting what did not happen.
         var usable: [String: Bool] = [:]
@@ -36,6 +38,16 @@ struct NetworkMonitorSettings: Sendable {
     var maxRetryDelay: Duration = .seconds(5)
     /// Consecutive failed resyncs after which the socket is reopened.
     var reopenAfterFailures = 3
+    /// Retry delays after the second consecutive failed resync (the first retries at once):
+    /// 100 ms doubling to `maxRetryDelay`, without jitter (one socket, nobody to spread out from).
+    var retryBackoff: BackoffConfig {
+        var config = BackoffConfig()
+        config.initial = .milliseconds(100)
+        config.max = maxRetryDelay
+        config.multiplier = 2
+        config.jitter = 0
+        return config
+    }
     var receiveBufferBytes = 64 << 10
 }
 
@@ -67,6 +79,9 @@ final class NetworkMonitorLoop {
     private var resyncDueAt: MonoTime?
     private var resyncReason = "start"
     private var failures = 0
+    private var retryBackoff: Backoff
+    /// Why the loop must end: set by a fault it cannot ride out.
+    private var fatal: String?
     private var synced = false
     private var sequence: UInt32
     private var debouncer: NetworkDebouncer
@@ -95,11 +110,13 @@ final class NetworkMonitorLoop {
         self.onChange = onChange
         self.snapshot = NetworkSnapshot(ignoreInterfaces: settings.ignoreInterfaces, kindOf: kindOf)
         self.debouncer = NetworkDebouncer(holdOff: settings.debounce)
+        self.retryBackoff = Backoff(config: settings.retryBackoff)
         // Distinct from any earlier socket's numbers, though replies are matched by port too.
         self.sequence = UInt32(truncatingIfNeeded: MonoClock.now().nanoseconds / 1_000_000)
     }
 
-    func run() {
+    /// Runs until asked to stop (returns nil) or until a fault it cannot ride out (returns why).
+    func run() -> String? {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: settings.receiveBufferBytes,
                                                             alignment: MemoryLayout<UInt32>.alignment)
         defer {
@@ -107,7 +124,11 @@ final class NetworkMonitorLoop {
             socket.close()
         }
         schedule(at: MonoClock.now(), reason: "start")
-        while !shared.stopRequested {
+        while !shared.stopRequested && fatal == nil {
+            if shared.state.withLock({ f in defer { f.faultRequested = false }; return f.faultRequested }) {
+                logger.warning("network monitor: test fault: clobbering the netlink socket's descriptor")
+                socket.clobberForTesting()
+            }
             let now = MonoClock.now()
             heartbeat.beat()
             runTimers(now: now)
@@ -120,16 +141,27 @@ final class NetworkMonitorLoop {
             ]
             let ready = poll(&fds, nfds_t(fds.count), pollTimeout(now: now))
             if ready < 0 {
-                if errno != EINTR {
-                    stats.socketErrors += 1
-                    logger.error("network monitor: poll failed", metadata: ["errno": "\(errno)"])
-                }
+                let code = errno
+                // Anything but an interruption (EFAULT, EINVAL, ENOMEM) fails again at once:
+                // carrying on would only spin.
+                if code != EINTR { fatal = "poll failed: \(String(cString: strerror(code)))" }
                 continue
             }
             if fds[1].revents != 0 { wake.drain() }
-            if fds[0].revents != 0 { readSocket(buffer) }
+            if fds[0].revents & Int16(POLLNVAL) != 0 {
+                fatal = "the netlink socket's descriptor was closed under the monitor"
+            } else if fds[0].revents != 0 {
+                readSocket(buffer)
+            }
         }
         publishStats()
+        return shared.stopRequested ? nil : fatal
+    }
+
+    /// A descriptor that is closed or no longer a socket is not ours any more: its number may
+    /// already belong to another file, so neither using it nor closing it to reopen is safe.
+    private func isFatal(_ error: NetlinkSocketError) -> Bool {
+        error.errno == EBADF || error.errno == ENOTSOCK
     }
 
     // MARK: timers
@@ -165,6 +197,10 @@ final class NetworkMonitorLoop {
                 received = try socket.receive(into: buffer)
             } catch {
                 stats.socketErrors += 1
+                if isFatal(error) {
+                    fatal = "\(error)"
+                    return
+                }
                 logger.warning("network monitor: \(error)")
                 resync = nil
                 failed(now: MonoClock.now(), reason: "\(error)")
@@ -258,6 +294,10 @@ final class NetworkMonitorLoop {
         } catch {
             stats.socketErrors += 1
             resync = nil
+            if isFatal(error) {
+                fatal = "\(error)"
+                return
+            }
             failed(now: now, reason: "\(error)")
         }
     }
@@ -265,6 +305,7 @@ final class NetworkMonitorLoop {
     private func completeResync(with fresh: NetworkSnapshot, now: MonoTime) {
         snapshot = fresh
         failures = 0
+        retryBackoff.reset()
         stats.resyncs += 1
         synced = true
         viewMayHaveChanged(now: now)
@@ -298,8 +339,8 @@ final class NetworkMonitorLoop {
                 logger.error("network monitor: cannot reopen the netlink socket: \(error)")
             }
         }
-        let exponent = min(failures - 1, 16)
-        let delay = failures <= 1 ? .zero : min(.milliseconds(50) * (1 << exponent), settings.maxRetryDelay)
+        // No jitter configured, so the random unit does not matter.
+        let delay = failures <= 1 ? .zero : retryBackoff.nextDelay(unit: 0.5)
         resyncDueAt = now + delay
         resyncReason = reason
     }

@@ -140,7 +140,7 @@ public final class SessionService: @unchecked Sendable {
     public func networkChanged() { loop.execute { self.perform(self.machine.networkChanged(now: MonoClock.now())) } }
 
     public func say(_ text: String) async -> Result<JSONValue?, ControlError> {
-        await onLoop { () -> Result<JSONValue?, ControlError> in
+        await onLoop(orIfGone: .failure(Self.loopGone)) { () -> Result<JSONValue?, ControlError> in
             guard let (connection, dialect) = self.liveConnection() else { return .failure(self.notLive()) }
             for message in dialect.say(text) { connection.send(message) }
             return .success(nil)
@@ -160,7 +160,7 @@ public final class SessionService: @unchecked Sendable {
     }
 
     public func toolResult(callID: String, output: String) async -> Result<JSONValue?, ControlError> {
-        await onLoop { () -> Result<JSONValue?, ControlError> in
+        await onLoop(orIfGone: .failure(Self.loopGone)) { () -> Result<JSONValue?, ControlError> in
             guard self.settings.upstream.protocolKind.supportsTools else {
                 return .failure(ControlError(.unavailable, "\(self.settings.upstream.protocolKind.rawValue) has no tool calls"))
             }
@@ -194,7 +194,7 @@ public final class SessionService: @unchecked Sendable {
     // MARK: Status
 
     public func status() async -> JSONObject {
-        await onLoop { self.statusObject() }
+        await onLoop(orIfGone: [:]) { self.statusObject() }
     }
 
     /// For the STATUS= line: cheap, from any thread.
@@ -407,7 +407,7 @@ public final class SessionService: @unchecked Sendable {
     /// needs up to a period to silence the device, so that wait happens off the event loop;
     /// the cancel goes out at once, the truncation when the played time is known.
     private func bargeIn(cancelResponse: Bool) async -> (itemID: String?, playedMs: Int)? {
-        let audio: (any SessionAudio)? = await onLoop {
+        let audio: (any SessionAudio)? = await onLoop(orIfGone: nil) {
             if cancelResponse, let (connection, dialect) = self.liveConnection() {
                 for m in dialect.cancelResponse() { connection.send(m) }
             }
@@ -432,11 +432,23 @@ public final class SessionService: @unchecked Sendable {
         Task { _ = await self.bargeIn(cancelResponse: false) }
     }
 
-    private func onLoop<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    /// Runs `body` on the loop, or answers `gone` when the loop has shut down: that happens only
+    /// after every service stopped, but a control request racing the exit may still get here,
+    /// and it must get an answer, not a trap.
+    private func onLoop<T: Sendable>(orIfGone gone: @autoclosure () -> T, _ body: @escaping @Sendable () -> T) async -> T {
         if loop.inEventLoop { return body() }
-        // submit only fails when the loop is gone, which happens after every service stopped.
-        return try! await loop.submit(body).get()
+        do {
+            return try await loop.submit(body).get()
+        } catch {
+            return gone()
+        }
     }
+
+    private func onLoop(_ body: @escaping @Sendable () -> Void) async {
+        await onLoop(orIfGone: (), body)
+    }
+
+    static let loopGone = ControlError(.unavailable, "the session has stopped")
 
     private func handle(_ inbound: UpstreamInbound, from connection: UpstreamConnection) {
         let g = connection.generation

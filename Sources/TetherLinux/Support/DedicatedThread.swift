@@ -7,9 +7,12 @@ import TetherCore
 /// on a 2-core robot) or an event loop would starve everything behind it.
 ///
 /// Every thread is either joined (`join`, or `join(timeout:)` which lets a thread stuck in a
-/// device go instead of hanging the caller) or `detach`ed, exactly once.
+/// device go instead of hanging the caller; `finish(within:)` from async code) or `detach`ed,
+/// exactly once.
 final class DedicatedThread: Sendable {
     private let finished = Monitor(false)
+    /// The same news for async waiters, who must not block on the monitor.
+    private let exited = ExitSignal<Void>()
     private let settled = Atomic<Bool>(false)
     // Written once in `start`, by pthread_create, before anyone else can see the object.
     private nonisolated(unsafe) var handle = pthread_t()
@@ -18,10 +21,12 @@ final class DedicatedThread: Sendable {
         let name: String
         let body: @Sendable () -> Void
         let finished: Monitor<Bool>
-        init(name: String, body: @escaping @Sendable () -> Void, finished: Monitor<Bool>) {
+        let exited: ExitSignal<Void>
+        init(name: String, body: @escaping @Sendable () -> Void, finished: Monitor<Bool>, exited: ExitSignal<Void>) {
             self.name = name
             self.body = body
             self.finished = finished
+            self.exited = exited
         }
     }
 
@@ -31,13 +36,14 @@ final class DedicatedThread: Sendable {
     /// the kernel keeps 15 bytes). Throws when the system refuses another thread.
     static func start(name: String, _ body: @escaping @Sendable () -> Void) throws(ThreadStartError) -> DedicatedThread {
         let thread = DedicatedThread()
-        let launch = Unmanaged.passRetained(Launch(name: name, body: body, finished: thread.finished))
+        let launch = Unmanaged.passRetained(Launch(name: name, body: body, finished: thread.finished, exited: thread.exited))
         let rc = pthread_create(&thread.handle, nil, { raw in
             let launch = Unmanaged<Launch>.fromOpaque(raw!).takeRetainedValue()
             nameCurrentThread(launch.name)
             launch.body()
             launch.finished.withLock { $0 = true }
             launch.finished.notifyAll()
+            launch.exited.signal(())
             return nil
         }, launch.toOpaque())
         guard rc == 0 else {
@@ -68,6 +74,26 @@ final class DedicatedThread: Sendable {
             pthread_detach(handle)
         }
         return done
+    }
+
+    /// `join(timeout:)` for async callers: awaits the thread's own signal that its body has
+    /// returned instead of blocking a thread of the concurrency pool. The join that follows the
+    /// signal only reaps a thread that is already on its way out.
+    @discardableResult
+    func finish(within timeout: Duration) async -> Bool {
+        let done = await exited.wait(timeout: timeout) != nil
+        guard !settled.exchange(true, ordering: .acquiringAndReleasing) else { return done }
+        if done {
+            pthread_join(handle, nil)
+        } else {
+            pthread_detach(handle)
+        }
+        return done
+    }
+
+    /// Resumes once the thread's body has returned; false when the task is cancelled first.
+    func ended() async -> Bool {
+        await exited.wait() != nil
     }
 
     /// Nobody will join: the thread's resources go back to the system when it ends.

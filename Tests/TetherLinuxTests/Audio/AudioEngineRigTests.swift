@@ -25,7 +25,7 @@ import TetherCore
 
     // MARK: - Capture
 
-    @Test func speechFedToTheMicArrivesByteIdenticalAndInOrder() throws {
+    @Test func speechFedToTheMicArrivesByteIdenticalAndInOrder() async throws {
         let format = AudioRig.Format()
         let clip = try AudioRig.speech(Self.sentence, rate: format.rate)
         let rig = try AudioRig("capture")
@@ -42,7 +42,7 @@ import TetherCore
         let verdict = health.verdict(maxAge: .milliseconds(500))
         let loops = health.loops
         let stopStart = MonoClock.now()
-        engine.stop()
+        await engine.stop()
         let stopTook = MonoClock.now() - stopStart
 
         #expect(arrived)
@@ -60,7 +60,7 @@ import TetherCore
         #expect(!health.loops.contains("capture"), "a stopped loop is no longer judged")
     }
 
-    @Test func stereoMicIsDownmixedToMono() throws {
+    @Test func stereoMicIsDownmixedToMono() async throws {
         let format = AudioRig.Format(rate: 24000, channels: 2)
         let clip = try AudioRig.speech(Self.sentence, rate: format.rate)
         let rig = try AudioRig("stereo")
@@ -72,13 +72,13 @@ import TetherCore
         engine.start()
         let needed = 24000 * 2 / 10 + clip.count
         let arrived = waitFor(.seconds(8)) { recorder.capturedBytes.count >= needed }
-        engine.stop()
+        await engine.stop()
         #expect(arrived)
         #expect(recorder.frames.withLock { $0.first?.pcm.count } == 960, "mono periods")
         #expect(locate(clip, in: recorder.capturedBytes) != nil)
     }
 
-    @Test func muteHandsNothingOn() throws {
+    @Test func muteHandsNothingOn() async throws {
         let format = AudioRig.Format()
         let rig = try AudioRig("mute")
         try rig.startFeeder(input: try AudioRig.tone(ms: 3000, rate: 24000), format: format)
@@ -99,7 +99,7 @@ import TetherCore
         engine.setMuted(false)
         #expect(waitFor(.seconds(2)) { recorder.frameCount > atMute + whileMuted + 5 })
         let status = engine.status()
-        engine.stop()
+        await engine.stop()
         #expect(whileMuted <= 1)
         #expect(status.path("muted")?.boolValue == false)
         // Levels went on while muted, and said silence.
@@ -109,7 +109,7 @@ import TetherCore
 
     // MARK: - Device faults
 
-    @Test func vanishedMicIsReportedAndComesBackByItself() throws {
+    @Test func vanishedMicIsReportedAndComesBackByItself() async throws {
         let format = AudioRig.Format()
         let rig = try AudioRig("vanish")
         let feeder = try rig.startFeeder(input: try AudioRig.tone(ms: 1000, rate: 24000), format: format)
@@ -138,12 +138,12 @@ import TetherCore
         try rig.startFeeder(input: try AudioRig.tone(ms: 1000, rate: 24000, freq: 880), format: format)
         let resumed = waitFor(.seconds(6)) { state(engine, "capture") == "running" && recorder.frameCount >= countAtReturn + 10 }
         let finalStatus = engine.status()
-        engine.stop()
+        await engine.stop()
         #expect(resumed)
         #expect(finalStatus.path("capture", "error") == nil)
     }
 
-    @Test func micStuckInTheDeviceStopsBeatingAndDoesNotHoldUpStop() throws {
+    @Test func micStuckInTheDeviceStopsBeatingAndDoesNotHoldUpStop() async throws {
         let format = AudioRig.Format()
         let rig = try AudioRig("stuck")
         // 300 ms of tone, then the feeder keeps the device open but writes nothing more: the
@@ -158,13 +158,13 @@ import TetherCore
         let stale = waitFor(.seconds(3)) { health.verdict(maxAge: .milliseconds(400)).stale == ["capture"] }
         #expect(stale, "only the stuck loop goes stale: \(health.verdict(maxAge: .milliseconds(400)).stale)")
         let before = MonoClock.now()
-        engine.stop(timeout: .milliseconds(300))
+        await engine.stop(timeout: .milliseconds(300))
         let took = MonoClock.now() - before
         #expect(took < .seconds(1), "stop gave up on the stuck thread after its timeout: \(took)")
         #expect(health.loops.isEmpty)
     }
 
-    @Test func engineRestartsAfterStop() throws {
+    @Test func engineRestartsAfterStop() async throws {
         let format = AudioRig.Format()
         let rig = try AudioRig("restart")
         try rig.startFeeder(input: try AudioRig.tone(ms: 5000, rate: 24000), format: format)
@@ -175,17 +175,17 @@ import TetherCore
         engine.start()
         engine.start()  // idempotent
         #expect(waitFor(.seconds(3)) { recorder.frameCount >= 5 })
-        engine.stop()
+        await engine.stop()
         #expect(health.loops.isEmpty)
         #expect(state(engine, "capture") == "stopped" && state(engine, "playback") == "stopped")
         let count = recorder.frameCount
         engine.start()
         #expect(waitFor(.seconds(3)) { recorder.frameCount >= count + 5 && state(engine, "playback") == "idle" })
         #expect(Set(health.loops) == ["capture", "playback"])
-        engine.stop()
+        await engine.stop()
     }
 
-    @Test func missingDeviceAtStartIsAnErrorUntilReconfigured() throws {
+    @Test func missingDeviceAtStartIsAnErrorUntilReconfigured() async throws {
         let format = AudioRig.Format()
         let rig = try AudioRig("missing")
         try rig.startFeeder(format: format)
@@ -215,12 +215,12 @@ import TetherCore
         #expect(engine.deviceSnapshots.capture.opens == 1, "no reopen when the device settings did not change")
         #expect(engine.deviceSnapshots.playback.opens == 1)
         #expect(engine.volume == 30, "a changed configured volume applies")
-        engine.stop()
+        await engine.stop()
     }
 
     // MARK: - Playback
 
-    @Test func replyAudioComesOutIntactInOrderAndPromptly() throws {
+    @Test func replyAudioComesOutIntactInOrderAndPromptly() async throws {
         let format = AudioRig.Format()
         let clip = try AudioRig.speech(Self.sentence, rate: format.rate)
         let rig = try AudioRig("playback")
@@ -245,7 +245,7 @@ import TetherCore
         // The rig's pipe page still holds the tail when the engine reports done.
         let drained = waitFor(.seconds(1)) { rig.played().count >= clip.count }
         let status = engine.status()
-        engine.stop()
+        await engine.stop()
 
         #expect(done && drained)
         let played = rig.played()
@@ -285,7 +285,7 @@ import TetherCore
     /// Barge-in at 48 kHz stereo: there one period (3840 bytes) nearly fills the rig's pipe
     /// page (4096, the kernel's minimum), so the rig adds at most one period of its own FIFO,
     /// as a hardware FIFO would add a few frames.
-    @Test func bargeInSilencesWithinAPeriodAndReportsWhatWasPlayed() throws {
+    @Test func bargeInSilencesWithinAPeriodAndReportsWhatWasPlayed() async throws {
         let format = AudioRig.Format(rate: 48000, channels: 2)
         let clip = try AudioRig.speech(Self.sentence + " " + Self.sentence, rate: 48000)
         let rig = try AudioRig("barge")
@@ -313,7 +313,7 @@ import TetherCore
         }
         let again = engine.bargeIn()
         let status = engine.status()
-        engine.stop()
+        await engine.stop()
 
         let period = Duration.milliseconds(20)
         #expect(answeredAt - bargeAt <= period + .milliseconds(10), "the device was silenced within one period: \(answeredAt - bargeAt)")
@@ -346,7 +346,7 @@ import TetherCore
         // Late audio of the interrupted item is dropped, not played.
     }
 
-    @Test func lateAudioOfAnInterruptedItemIsNotPlayed() throws {
+    @Test func lateAudioOfAnInterruptedItemIsNotPlayed() async throws {
         let format = AudioRig.Format()
         let rig = try AudioRig("late")
         try rig.startFeeder(format: format)
@@ -362,13 +362,13 @@ import TetherCore
         engine.enqueuePlayback(itemID: "a", pcm: tone)
         engine.finishItem(itemID: "a")
         let quiet = !waitFor(.milliseconds(500)) { recorder.events(named: "response.audio.started").count > 1 }
-        engine.stop()
+        await engine.stop()
         #expect(quiet)
     }
 
     // MARK: - Echo gate
 
-    @Test func echoGateSilencesTheMicWhileTheSpeakerPlaysAndKeepsTheTimeline() throws {
+    @Test func echoGateSilencesTheMicWhileTheSpeakerPlaysAndKeepsTheTimeline() async throws {
         let format = AudioRig.Format()
         let rig = try AudioRig("echo")
         try rig.startFeeder(input: try AudioRig.tone(ms: 20000, rate: 24000), format: format)
@@ -399,7 +399,7 @@ import TetherCore
         let open = try #require(speak("n1"))
         let allFrames = recorder.frames.withLock { $0 }
         let status = engine.status()
-        engine.stop()
+        await engine.stop()
 
         let period = Duration.milliseconds(20)
         func frames(_ list: [CapturedFrame], from a: MonoTime, to b: MonoTime) -> [CapturedFrame] {
@@ -429,7 +429,7 @@ import TetherCore
 
     // MARK: - Volume
 
-    @Test func volumeScalesThePlayedAudio() throws {
+    @Test func volumeScalesThePlayedAudio() async throws {
         let format = AudioRig.Format()
         let rig = try AudioRig("volume")
         try rig.startFeeder(format: format)
@@ -445,7 +445,7 @@ import TetherCore
         #expect(waitFor(.seconds(1)) { rig.played().count >= tone.count })
         engine.setVolume(140)
         let status = engine.status()
-        engine.stop()
+        await engine.stop()
         let samples = PCM16.samples(fromLittleEndian: rig.played())
         // 50 -> gain 0.125: 8000 -> 1000 once past the start.
         #expect(samples.filter { $0 != 0 }.allSatisfy { $0 == 1000 })
@@ -471,7 +471,7 @@ private func matchingPrefix(_ stream: [UInt8], _ clip: [UInt8]) -> Int {
 /// CPU-seconds per 60 s for everything, so the audio threads must stay well below that.
 @Suite(.serialized) struct AudioEngineBench {
     @Test(.enabled(if: ProcessInfo.processInfo.environment["TETHER_AUDIO_BENCH"] != nil))
-    func fullDuplexCPU() throws {
+    func fullDuplexCPU() async throws {
         let seconds = Int(ProcessInfo.processInfo.environment["TETHER_AUDIO_BENCH"] ?? "") ?? 60
         let format = AudioRig.Format()
         let rig = try AudioRig("bench")
@@ -502,7 +502,7 @@ private func matchingPrefix(_ stream: [UInt8], _ clip: [UInt8]) -> Int {
         let cpu1 = (threadCPU(named: "tether-capture") ?? .zero, threadCPU(named: "tether-playback") ?? .zero, processCPU())
         let status = engine.status()
         let split = (threadUserSystem(named: "tether-capture"), threadUserSystem(named: "tether-playback"))
-        engine.stop()
+        await engine.stop()
         print("bench user/system: capture \(String(describing: split.0)), playback \(String(describing: split.1))")
         let per60 = { (d: Duration) in Double(d.nanoseconds) / 1e9 * 60 / Double(seconds) }
         print("bench \(seconds) s full duplex: capture thread \(per60(cpu1.0 - cpu0.0)) s/60s, playback thread \(per60(cpu1.1 - cpu0.1)) s/60s, whole test process \(per60(cpu1.2 - cpu0.2)) s/60s; frames \(frames.load(ordering: .relaxed)), underruns \(status.path("playback", "underruns")?.intValue ?? -1), level events \(recorder.events(named: "audio.level").count)")

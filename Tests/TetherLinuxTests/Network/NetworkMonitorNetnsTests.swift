@@ -37,7 +37,7 @@ struct NetworkMonitorNetnsTests {
     }
 
     /// Builds the namespace, starts a monitor in it, runs `body`, and tears everything down.
-    static func withMonitor(_ body: (Harness) throws -> Void) throws {
+    static func withMonitor(_ body: (Harness) throws -> Void) async throws {
         let rig = try NetnsRig()
         defer { rig.destroy() }
         try wire(rig)
@@ -53,8 +53,9 @@ struct NetworkMonitorNetnsTests {
                                      openSocket: { try rig.openNetlinkSocket() },
                                      onChange: { recorder.record($0, $1) })
         try monitor.start()
-        defer { monitor.stop() }
-        try body(Harness(rig: rig, monitor: monitor, recorder: recorder, health: health, events: events))
+        let outcome = Result { try body(Harness(rig: rig, monitor: monitor, recorder: recorder, health: health, events: events)) }
+        await monitor.stop()
+        try outcome.get()
     }
 
     static func online(through name: String) -> (ChangeRecorder.Change) -> Bool {
@@ -65,8 +66,8 @@ struct NetworkMonitorNetnsTests {
         change.delta.online == false && !change.view.online
     }
 
-    @Test func carrierLossAndDefaultRouteRemovalFlipOnline() throws {
-        try Self.withMonitor { h in
+    @Test func carrierLossAndDefaultRouteRemovalFlipOnline() async throws {
+        try await Self.withMonitor { h in
             // The first report may be offline if the veth carrier was still coming up.
             let first = try #require(h.recorder.wait(from: 0, Self.online(through: "tva")), "never online: \(h.recorder.all)")
             #expect(first.view.addresses == ["192.0.2.2"])
@@ -106,10 +107,10 @@ struct NetworkMonitorNetnsTests {
         }
     }
 
-    @Test func adminDownFlushesIPv4RoutesWithoutTellingAnyone() throws {
+    @Test func adminDownFlushesIPv4RoutesWithoutTellingAnyone() async throws {
         // `ip link set tva down` makes the kernel drop the IPv4 default route without an
         // RTM_DELROUTE. Bringing tva back up must not bring "online" back: the route is gone.
-        try Self.withMonitor { h in
+        try await Self.withMonitor { h in
             #expect(h.recorder.wait(from: 0, Self.online(through: "tva")) != nil)
             var mark = h.recorder.count
             try h.rig.ip("link", "set", "tva", "down")
@@ -130,8 +131,8 @@ struct NetworkMonitorNetnsTests {
         }
     }
 
-    @Test func defaultRouteMovingToAnotherInterfaceIsAChange() throws {
-        try Self.withMonitor { h in
+    @Test func defaultRouteMovingToAnotherInterfaceIsAChange() async throws {
+        try await Self.withMonitor { h in
             #expect(h.recorder.wait(from: 0, Self.online(through: "tva")) != nil)
             try h.rig.ip("link", "add", "tvc", "type", "veth", "peer", "name", "tvd")
             try h.rig.ip("addr", "add", "198.51.100.2/24", "dev", "tvc")
@@ -151,7 +152,7 @@ struct NetworkMonitorNetnsTests {
         }
     }
 
-    @Test func resyncsAfterTheKernelDroppedNotifications() throws {
+    @Test func resyncsAfterTheKernelDroppedNotifications() async throws {
         let rig = try NetnsRig()
         defer { rig.destroy() }
         try Self.wire(rig)
@@ -174,25 +175,28 @@ struct NetworkMonitorNetnsTests {
                                          if delta.online == false { gate.pass() }
                                      })
         try monitor.start()
-        defer { monitor.stop() }
-        #expect(recorder.wait(from: 0, Self.online(through: "tva")) != nil)
+        let outcome = Result { () throws in
+            #expect(recorder.wait(from: 0, Self.online(through: "tva")) != nil)
 
-        // Hold the monitor thread in its offline callback...
-        gate.arm()
-        let mark = recorder.count
-        try rig.ip("link", "set", "tvb", "down")
-        #expect(gate.waitUntilHolding(), "the offline callback never came")
-        // ...while 200 addresses and the carrier's return pile up in a queue nobody reads.
-        try rig.batch((0..<200).map { "addr add 10.9.\($0 / 250).\($0 % 250 + 1)/32 dev tvx" } + ["link set tvb up"])
-        gate.release()
+            // Hold the monitor thread in its offline callback...
+            gate.arm()
+            let mark = recorder.count
+            try rig.ip("link", "set", "tvb", "down")
+            #expect(gate.waitUntilHolding(), "the offline callback never came")
+            // ...while 200 addresses and the carrier's return pile up in a queue nobody reads.
+            try rig.batch((0..<200).map { "addr add 10.9.\($0 / 250).\($0 % 250 + 1)/32 dev tvx" } + ["link set tvb up"])
+            gate.release()
 
-        // Some of that news is lost (ENOBUFS); a full re-read must still find the way out.
-        #expect(recorder.wait(from: mark, Self.online(through: "tva")) != nil, "\(monitor.stats)")
-        #expect(monitor.stats.overflows >= 1, "\(monitor.stats)")
-        #expect(monitor.stats.resyncs >= 2, "\(monitor.stats)")
+            // Some of that news is lost (ENOBUFS); a full re-read must still find the way out.
+            #expect(recorder.wait(from: mark, Self.online(through: "tva")) != nil, "\(monitor.stats)")
+            #expect(monitor.stats.overflows >= 1, "\(monitor.stats)")
+            #expect(monitor.stats.resyncs >= 2, "\(monitor.stats)")
+        }
+        await monitor.stop()
+        try outcome.get()
     }
 
-    @Test func beatsWhileIdleAndStopsPromptly() throws {
+    @Test func beatsWhileIdleAndStopsPromptly() async throws {
         let rig = try NetnsRig()
         defer { rig.destroy() }
         let health = HealthRegistry()
@@ -211,10 +215,33 @@ struct NetworkMonitorNetnsTests {
         }
         #expect(monitor.view == .offline)
         let start = MonoClock.now()
-        monitor.stop()
+        await monitor.stop()
         let took = MonoClock.now() - start
         #expect(took < .milliseconds(100), "stop took \(took)")
         #expect(health.loops.isEmpty)
-        monitor.stop()
+        await monitor.stop()
+    }
+
+    @Test func aClobberedSocketEndsTheThreadAndSaysWhy() async throws {
+        let rig = try NetnsRig()
+        defer { rig.destroy() }
+        let health = HealthRegistry()
+        let monitor = NetworkMonitor(config: NetworkConfig(), bus: EventBus(), health: health,
+                                     heartbeatInterval: Self.heartbeatInterval,
+                                     openSocket: { try rig.openNetlinkSocket() }, onChange: { _, _ in })
+        try monitor.start()
+        #expect(ChangeRecorder.eventually { monitor.isReady })
+        #expect(monitor.injectSocketFault())
+        // Not ridden out by reopening: the descriptor is not ours any more.
+        let ended = Task { await monitor.ended() }
+        let bound = Task {
+            try await Task.sleep(for: .seconds(2))
+            ended.cancel()
+        }
+        let reason = await ended.value
+        bound.cancel()
+        #expect(reason?.contains("Socket operation on non-socket") == true, "\(reason ?? "did not end")")
+        await monitor.stop()
+        #expect(health.loops.isEmpty)
     }
 }
