@@ -53,6 +53,56 @@ def peak_rss_mb(pid):
     return 0.0
 
 
+def threads(pid):
+    """{thread name: (CPU seconds, context switches)}; a switch is a wake-up or a preemption,
+    the measure of how often a thread runs. Threads of one name are summed."""
+    out = {}
+    for task in pathlib.Path(f"/proc/{pid}/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+            status = (task / "status").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat.rsplit(")", 1)[1].split()
+        switches = sum(int(line.split()[1]) for line in status.splitlines()
+                       if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")))
+        cpu, sw = out.get(name, (0.0, 0))
+        out[name] = (cpu + (int(fields[11]) + int(fields[12])) / TICKS, sw + switches)
+    return out
+
+
+def thread_table(before, after, elapsed):
+    """Per thread over the run: CPU seconds per 60 s and wake-ups per second."""
+    table = {}
+    for name, (cpu, switches) in after.items():
+        cpu0, switches0 = before.get(name, (0.0, 0))
+        table[name] = {"cpu_s": round((cpu - cpu0) * 60 / elapsed, 3), "wakeups_per_s": round((switches - switches0) / elapsed, 1)}
+    return dict(sorted(table.items(), key=lambda item: -item[1]["cpu_s"]))
+
+
+def memory_map(pid, binary):
+    """Resident MB by kind of mapping (/proc/PID/smaps): the binary's code and read-only data,
+    its writable data, the heap and other anonymous memory (tetherd's own data), shared
+    libraries, stacks."""
+    kinds, kind = {}, None
+    for line in pathlib.Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        head = line.split()
+        if head and "-" in head[0] and len(head) >= 5 and ":" not in head[0]:
+            perms, path = head[1], head[5] if len(head) > 5 else ""
+            if path == binary:
+                kind = "binary code+rodata" if "w" not in perms else "binary data"
+            elif path.startswith("/"):
+                kind = "shared libraries"
+            elif path == "[stack]":
+                kind = "stacks"
+            else:
+                kind = "heap+anonymous"
+        elif line.startswith("Rss:") and kind:
+            kinds[kind] = kinds.get(kind, 0) + int(head[1])
+    return {k: round(v / 1024, 2) for k, v in sorted(kinds.items())}
+
+
 def daemon(work, url, protocol, rig, **extra):
     config = {"upstream": {"url": url, "protocol": protocol},
               "audio": {"capture": {"device": "tether_capture"}, "playback": {"device": "tether_playback"}},
@@ -81,6 +131,7 @@ def duplex(protocol):
             mock.control("say", ms=int(say_every * 1000))
             time.sleep(5)  # warm up: connections, buffers, first response
             cpu0, t0 = cpu_seconds(d.pid), time.monotonic()
+            threads0 = threads(d.pid)
             mock_cpu0 = cpu_seconds(mock.proc.pid)
             next_say = t0
             while time.monotonic() - t0 < SECONDS:
@@ -90,12 +141,15 @@ def duplex(protocol):
                 time.sleep(0.05)
             cpu = cpu_seconds(d.pid) - cpu0
             elapsed = time.monotonic() - t0
+            per_thread = thread_table(threads0, threads(d.pid), elapsed)
+            memory = memory_map(d.pid, os.path.realpath(os.path.join(os.environ["TETHER_BIN_DIR"], "tetherd")))
             status = d.status()
             played_s = len(rig.played()) / 48000
             return {"protocol": protocol, "period_ms": PERIOD_MS, "seconds": round(elapsed, 1), "cpu_s": round(cpu * 60 / elapsed, 3),
                     "peak_rss_mb": round(peak_rss_mb(d.pid), 1), "mock_cpu_s": round(cpu_seconds(mock.proc.pid) - mock_cpu0, 2),
                     "uplink_s": round(mock.status()["received_pcm_bytes"] / 48000, 1), "played_s": round(played_s, 1),
-                    "underruns": status["audio"]["playback"]["underruns"], "xruns": status["audio"]["capture"]["xruns"]}
+                    "underruns": status["audio"]["playback"]["underruns"], "xruns": status["audio"]["capture"]["xruns"],
+                    "threads": per_thread, "resident_mb": memory}
         finally:
             d.close()
             mock.close()
@@ -121,11 +175,13 @@ def floor():
         try:
             time.sleep(5)  # the same warm-up as the duplex run
             cpu0, t0 = [cpu_seconds(p.pid) for p in procs], time.monotonic()
+            threads0 = [threads(p.pid) for p in procs]
             time.sleep(SECONDS)
             cpu = [cpu_seconds(p.pid) - c for p, c in zip(procs, cpu0)]
             elapsed = time.monotonic() - t0
+            wakeups = sum(row["wakeups_per_s"] for p, t in zip(procs, threads0) for row in thread_table(t, threads(p.pid), elapsed).values())
             return {"arecord_cpu_s": round(cpu[0] * 60 / elapsed, 3), "aplay_cpu_s": round(cpu[1] * 60 / elapsed, 3),
-                    "total_cpu_s": round(sum(cpu) * 60 / elapsed, 3),
+                    "total_cpu_s": round(sum(cpu) * 60 / elapsed, 3), "wakeups_per_s": round(wakeups, 1),
                     "peak_rss_mb": [round(peak_rss_mb(p.pid), 1) for p in procs]}
         finally:
             for p in procs:
@@ -237,6 +293,20 @@ def network(runs=5):
             "dead_path_detected_ms": summary(detect)}
 
 
+def stripped_sizes():
+    """The binaries as `make install` puts them (stripped), in MB."""
+    sizes = {}
+    with tempfile.TemporaryDirectory(prefix="tether-bench-") as tmp:
+        for name in ("tetherd", "tetherctl"):
+            source = pathlib.Path(os.environ["TETHER_BIN_DIR"], name)
+            if not source.exists() or not shutil.which("strip"):
+                continue
+            target = pathlib.Path(tmp, name)
+            subprocess.run(["strip", "-o", str(target), str(source)], check=True)
+            sizes[name] = round(target.stat().st_size / 1e6, 1)
+    return sizes
+
+
 def summary(samples):
     ordered = sorted(samples)
     return {"median": round(statistics.median(ordered), 1), "p90": round(ordered[int(0.9 * (len(ordered) - 1))], 1),
@@ -249,6 +319,10 @@ def main():
         results["duplex"] = [duplex("pcm-stream"), duplex("openai-realtime")]
     if "floor" in ONLY:
         results["floor"] = floor()
+        if "duplex" in ONLY and "total_cpu_s" in results["floor"]:
+            for run in results["duplex"]:
+                run["cpu_vs_floor"] = round(run["cpu_s"] / results["floor"]["total_cpu_s"], 2)
+    results["stripped_mb"] = stripped_sizes()
     if "reconnect" in ONLY:
         results["reconnect_ms"] = reconnect()
     if "bargein" in ONLY:
