@@ -59,16 +59,14 @@ let package = Package(
             name: "tetherd",
             dependencies: [
                 "TetherCore", "TetherLinux",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .executableTarget(
             name: "tetherctl",
-            dependencies: [
-                "TetherCore",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            dependencies: ["TetherCore"]
         ),
+        // The product binaries parse their command lines with TetherCore's CommandSpec (see why
+        // there); the mock, a test and demo tool, keeps swift-argument-parser.
         .executableTarget(
             name: "tether-mock-upstream",
             dependencies: [

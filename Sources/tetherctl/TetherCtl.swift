@@ -1,33 +1,129 @@
-import ArgumentParser
 import Glibc
 import TetherCore
 
 /// `tetherctl`: talk to tetherd over its control socket.
-/// Exit codes: 0 ok, 1 the daemon refused the command, 69 the daemon is unreachable.
+/// Exit codes: 0 ok, 1 the daemon refused the command, 69 the daemon is unreachable, 64 a bad
+/// command line.
 @main
-struct TetherCtl: ParsableCommand {
+enum TetherCtl {
+    /// A command of `tetherctl`: its place on the command line and the request it sends.
+    struct Command: Sendable {
+        var spec: CommandSpec
+        /// The control request, or nil for `status` and `events`, which do more than one line.
+        var request: (@Sendable (ParsedCommandLine) throws(CommandLineError) -> JSONObject)?
+    }
+
+    static let commands: [Command] = [
+        Command(spec: CommandSpec(name: "status", abstract: "Show the daemon's state."), request: nil),
+        Command(spec: CommandSpec(name: "events", abstract: "Follow the event stream until interrupted.",
+                                  options: [.value("topic", "topic", repeatable: true,
+                                                   help: "Only this topic (session, network, audio, speech, tool, error); repeatable.")]),
+                request: nil),
+        simple("mute", "Mute the microphone (nothing is sent upstream)."),
+        simple("unmute", "Unmute the microphone."),
+        Command(spec: CommandSpec(name: "volume", abstract: "Set the speaker volume, 0..100.",
+                                  arguments: [ArgumentSpec("level", help: "Volume 0..100.")])) { parsed throws(CommandLineError) in
+            guard let level = parsed.argument("level").flatMap({ Int($0) }) else {
+                throw CommandLineError(message: "the volume must be a whole number, 0..100", path: ["volume"])
+            }
+            return ["cmd": "volume", "level": .number(Double(level))]
+        },
+        simple("reconnect", "Replace the upstream session with a fresh one now."),
+        simple("pause", "Close the upstream session and stop listening."),
+        simple("resume", "Connect again after a pause."),
+        Command(spec: CommandSpec(name: "say", abstract: "Ask the brain to say TEXT.",
+                                  arguments: [ArgumentSpec("text", help: "What to say.", variadic: true)])) { parsed in
+            ["cmd": "say", "text": .string(parsed.allArguments("text").joined(separator: " "))]
+        },
+        simple("interrupt", "Stop speaking now."),
+        simple("reload", "Reload the configuration (a bad file is refused, the old one kept)."),
+        Command(spec: CommandSpec(name: "log-level", abstract: "Set the log level (trace ... critical).",
+                                  arguments: [ArgumentSpec("level", help: "trace, debug, info, notice, warning, error or critical.")])) { parsed in
+            ["cmd": "log-level", "level": .string(parsed.argument("level") ?? "")]
+        },
+        Command(spec: CommandSpec(name: "tool-result", abstract: "Answer a tool.call.",
+                                  arguments: [ArgumentSpec("call_id", help: "The call_id of the tool.call event."),
+                                              ArgumentSpec("output", help: "The output to return to the brain (text or JSON).")])) { parsed in
+            ["cmd": "tool-result", "call_id": .string(parsed.argument("call_id") ?? ""), "output": .string(parsed.argument("output") ?? "")]
+        },
+    ]
+
+    static func simple(_ name: String, _ abstract: String) -> Command {
+        Command(spec: CommandSpec(name: name, abstract: abstract)) { _ in ["cmd": .string(name)] }
+    }
+
+    /// The global options: before or after the command's name, as with systemctl.
+    static let commandLine = CommandSpec(
+        name: "tetherctl",
+        abstract: "Control and watch tetherd.",
+        discussion: "Exit codes: 0 ok, 1 the daemon refused the command, 69 the daemon is unreachable, 64 a bad command line.",
+        options: [.value("socket", "path", help: "Control socket (default: $TETHER_SOCKET or /run/tether/control.sock)."),
+                  .flag("json", help: "Print the raw JSON result (events: each raw JSON line)."),
+                  .value("timeout", "seconds", help: "Seconds to wait for the daemon's answer (events streams without a deadline).")],
+        subcommands: commands.map(\.spec))
+
     static func main() {
         // A daemon that hangs up on us must not kill us with SIGPIPE: we want to say why.
         signal(SIGPIPE, SIG_IGN)
-        main(GlobalOptions.movedBehindSubcommand(Array(CommandLine.arguments.dropFirst())))
+        let parsed: ParsedCommandLine
+        switch CommandLineFront.decide(Array(CommandLine.arguments.dropFirst()), spec: commandLine,
+                                       version: TetherVersion.current, manSection: 1) {
+        case .answer(let text):
+            FileHandle.stdoutWrite(text)
+            return
+        case .usageError(let text):
+            FileHandle.stderrWrite(text)
+            exit(CommandLineFront.usageExitCode)
+        case .run(let p):
+            parsed = p
+        }
+        do {
+            let connection = try Connection(parsed)
+            switch parsed.path.first {
+            case "status":
+                try connection.run(["cmd": "status"], render: StatusReport.render)
+            case "events":
+                try followEvents(connection, topics: parsed.allValues("topic"))
+            case let name?:
+                guard let request = commands.first(where: { $0.spec.name == name })?.request else { return }
+                try connection.run(try request(parsed))
+            case nil:
+                return
+            }
+        } catch let error as CommandLineError {
+            FileHandle.stderrWrite(CommandLineFront.usageText(error, spec: commandLine))
+            exit(CommandLineFront.usageExitCode)
+        } catch let error as Exit {
+            FileHandle.stderrWrite("tetherctl: \(error.description)\n")
+            switch error {
+            case .refused: exit(1)
+            case .unreachable: exit(69)
+            }
+        } catch {
+            FileHandle.stderrWrite("tetherctl: \(error)\n")
+            exit(70)
+        }
     }
-
-    static let configuration = CommandConfiguration(
-        commandName: "tetherctl",
-        abstract: "Control and watch tetherd.",
-        discussion: "Exit codes: 0 ok, 1 the daemon refused the command, 69 the daemon is unreachable.",
-        version: TetherVersion.current,
-        subcommands: [Status.self, Events.self, Mute.self, Unmute.self, Volume.self, Reconnect.self, Pause.self,
-                      Resume.self, Say.self, Interrupt.self, Reload.self, LogLevel.self, ToolResult.self])
 }
 
-/// The global options: every subcommand takes them, before or after its name.
-struct Connection: ParsableArguments {
-    @Option(name: .long, help: "Control socket (default: $TETHER_SOCKET or /run/tether/control.sock).")
+/// Where and how long to talk to the daemon, from the global options.
+struct Connection {
     var socket: String?
-    @Flag(name: .long, help: "Print the raw JSON result (events: each raw JSON line).") var json = false
-    @Option(name: .long, help: "Seconds to wait for the daemon's answer (events streams without a deadline).")
-    var timeout: Int = 10
+    var json: Bool
+    var timeout: Int
+
+    init(_ parsed: ParsedCommandLine) throws(CommandLineError) {
+        socket = parsed.value("socket")
+        json = parsed.flag("json")
+        if let text = parsed.value("timeout") {
+            guard let seconds = Int(text), seconds >= 0 else {
+                throw CommandLineError(message: "--timeout must be a whole number of seconds", path: parsed.path)
+            }
+            timeout = seconds
+        } else {
+            timeout = 10
+        }
+    }
 
     var path: String {
         if let socket { return socket }
@@ -35,7 +131,7 @@ struct Connection: ParsableArguments {
         return "/run/tether/control.sock"
     }
 
-    /// Sends one command and prints the outcome; exits 1 on refusal, 69 when unreachable.
+    /// Sends one command and prints the outcome; throws `Exit` on refusal or when unreachable.
     func run(_ command: JSONObject, render: ((JSONValue) -> String)? = nil) throws {
         var client: ControlClient
         do {
@@ -77,27 +173,6 @@ enum Exit: Error, CustomStringConvertible {
     }
 }
 
-protocol SimpleCommand: ParsableCommand {
-    var connection: Connection { get }
-    var command: JSONObject { get }
-}
-
-extension SimpleCommand {
-    func run() throws { try perform { try connection.run(command) } }
-}
-
-func perform(_ body: () throws -> Void) throws {
-    do {
-        try body()
-    } catch let error as Exit {
-        FileHandle.stderrWrite("tetherctl: \(error.description)\n")
-        switch error {
-        case .refused: throw ExitCode(1)
-        case .unreachable: throw ExitCode(69)
-        }
-    }
-}
-
 enum FileHandle {
     static func stdoutWrite(_ text: String) {
         var bytes = Array(text.utf8)
@@ -110,122 +185,37 @@ enum FileHandle {
     }
 }
 
-struct Status: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show the daemon's state.")
-    @OptionGroup var connection: Connection
-    func run() throws { try perform { try connection.run(["cmd": "status"], render: StatusReport.render) } }
-}
-
-struct Events: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Follow the event stream until interrupted.")
-    @OptionGroup var connection: Connection
-    @Option(name: .long, help: "Only this topic (session, network, audio, speech, tool, error); repeatable.")
-    var topic: [String] = []
-
-    func run() throws {
-        // Ctrl-C (or SIGTERM) ends the stream even when our parent left those signals ignored,
-        // as a shell does for background jobs.
-        signal(SIGINT, SIG_DFL)
-        signal(SIGTERM, SIG_DFL)
-        try perform {
-            var client: ControlClient
-            do {
-                client = try ControlClient(path: connection.path, timeoutSeconds: 0)
-            } catch {
-                throw Exit.unreachable("\(error)")
-            }
-            defer { client.close() }
-            var request: JSONObject = ["id": 1, "cmd": "subscribe"]
-            if !topic.isEmpty { request["topics"] = .array(topic.map { .string($0) }) }
-            do {
-                try client.send(request)
-                while let line = try client.readLine() {
-                    guard let value = try? JSONParser.parse(bytes: line) else { continue }
-                    if value["event"] != nil {
-                        // Written straight to fd 1 so a pipe (`tetherctl events | grep ...`) sees each
-                        // event at once instead of when stdio's buffer fills.
-                        FileHandle.stdoutWrite((connection.json ? String(decoding: line, as: UTF8.self) : StatusReport.renderEvent(value)) + "\n")
-                    } else if value["ok"]?.boolValue == false {
-                        throw Exit.refused(value["error"]?["message"]?.stringValue ?? "subscription refused")
-                    }
-                }
-            } catch let error as Exit {
-                throw error
-            } catch {
-                throw Exit.unreachable("\(error)")
-            }
-            throw Exit.unreachable("tetherd closed the event stream")
-        }
+/// `events`: subscribes and prints each event until the stream ends or we are interrupted.
+func followEvents(_ connection: Connection, topics: [String]) throws {
+    // Ctrl-C (or SIGTERM) ends the stream even when our parent left those signals ignored,
+    // as a shell does for background jobs.
+    signal(SIGINT, SIG_DFL)
+    signal(SIGTERM, SIG_DFL)
+    var client: ControlClient
+    do {
+        client = try ControlClient(path: connection.path, timeoutSeconds: 0)
+    } catch {
+        throw Exit.unreachable("\(error)")
     }
-}
-
-struct Mute: SimpleCommand {
-    static let configuration = CommandConfiguration(abstract: "Mute the microphone (nothing is sent upstream).")
-    @OptionGroup var connection: Connection
-    var command: JSONObject { ["cmd": "mute"] }
-}
-
-struct Unmute: SimpleCommand {
-    static let configuration = CommandConfiguration(abstract: "Unmute the microphone.")
-    @OptionGroup var connection: Connection
-    var command: JSONObject { ["cmd": "unmute"] }
-}
-
-struct Volume: SimpleCommand {
-    static let configuration = CommandConfiguration(abstract: "Set the speaker volume, 0..100.")
-    @OptionGroup var connection: Connection
-    @Argument(help: "Volume 0..100.") var level: Int
-    var command: JSONObject { ["cmd": "volume", "level": .number(Double(level))] }
-}
-
-struct Reconnect: SimpleCommand {
-    static let configuration = CommandConfiguration(abstract: "Replace the upstream session with a fresh one now.")
-    @OptionGroup var connection: Connection
-    var command: JSONObject { ["cmd": "reconnect"] }
-}
-
-struct Pause: SimpleCommand {
-    static let configuration = CommandConfiguration(abstract: "Close the upstream session and stop listening.")
-    @OptionGroup var connection: Connection
-    var command: JSONObject { ["cmd": "pause"] }
-}
-
-struct Resume: SimpleCommand {
-    static let configuration = CommandConfiguration(abstract: "Connect again after a pause.")
-    @OptionGroup var connection: Connection
-    var command: JSONObject { ["cmd": "resume"] }
-}
-
-struct Say: SimpleCommand {
-    static let configuration = CommandConfiguration(abstract: "Ask the brain to say TEXT.")
-    @OptionGroup var connection: Connection
-    @Argument(help: "What to say.") var text: [String]
-    var command: JSONObject { ["cmd": "say", "text": .string(text.joined(separator: " "))] }
-}
-
-struct Interrupt: SimpleCommand {
-    static let configuration = CommandConfiguration(abstract: "Stop speaking now.")
-    @OptionGroup var connection: Connection
-    var command: JSONObject { ["cmd": "interrupt"] }
-}
-
-struct Reload: SimpleCommand {
-    static let configuration = CommandConfiguration(abstract: "Reload the configuration (a bad file is refused, the old one kept).")
-    @OptionGroup var connection: Connection
-    var command: JSONObject { ["cmd": "reload"] }
-}
-
-struct LogLevel: SimpleCommand {
-    static let configuration = CommandConfiguration(commandName: "log-level", abstract: "Set the log level (trace ... critical).")
-    @OptionGroup var connection: Connection
-    @Argument(help: "trace, debug, info, notice, warning, error or critical.") var level: String
-    var command: JSONObject { ["cmd": "log-level", "level": .string(level)] }
-}
-
-struct ToolResult: SimpleCommand {
-    static let configuration = CommandConfiguration(commandName: "tool-result", abstract: "Answer a tool.call.")
-    @OptionGroup var connection: Connection
-    @Argument(help: "The call_id of the tool.call event.") var callID: String
-    @Argument(help: "The output to return to the brain (text or JSON).") var output: String
-    var command: JSONObject { ["cmd": "tool-result", "call_id": .string(callID), "output": .string(output)] }
+    defer { client.close() }
+    var request: JSONObject = ["id": 1, "cmd": "subscribe"]
+    if !topics.isEmpty { request["topics"] = .array(topics.map { .string($0) }) }
+    do {
+        try client.send(request)
+        while let line = try client.readLine() {
+            guard let value = try? JSONParser.parse(bytes: line) else { continue }
+            if value["event"] != nil {
+                // Written straight to fd 1 so a pipe (`tetherctl events | grep ...`) sees each
+                // event at once instead of when stdio's buffer fills.
+                FileHandle.stdoutWrite((connection.json ? String(decoding: line, as: UTF8.self) : StatusReport.renderEvent(value)) + "\n")
+            } else if value["ok"]?.boolValue == false {
+                throw Exit.refused(value["error"]?["message"]?.stringValue ?? "subscription refused")
+            }
+        }
+    } catch let error as Exit {
+        throw error
+    } catch {
+        throw Exit.unreachable("\(error)")
+    }
+    throw Exit.unreachable("tetherd closed the event stream")
 }

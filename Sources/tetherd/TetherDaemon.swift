@@ -1,4 +1,3 @@
-import ArgumentParser
 import Glibc
 import Logging
 import NIOCore
@@ -9,20 +8,31 @@ import TetherLinux
 
 /// `tetherd`: parse the command line, load the configuration, wire the services, run.
 @main
-struct TetherDaemon: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "tetherd",
+struct TetherDaemon {
+    static let commandLine = CommandSpec(
+        name: "tetherd",
         abstract: "Keeps a robot's realtime voice session connected.",
-        discussion: "Exit codes: 0 clean stop, 78 configuration error, 70 internal error.",
-        version: TetherVersion.current)
+        discussion: "Exit codes: 0 clean stop, 78 configuration error, 70 internal error, 64 bad command line.",
+        options: [.value("config", "path", help: "Configuration file (default: /etc/tether/tether.yaml)."),
+                  .flag("check-config", help: "Validate the configuration (and key files) and exit.")])
 
-    @Option(name: .long, help: "Configuration file.")
-    var config: String?
+    let config: String?
+    let checkConfig: Bool
 
-    @Flag(name: .customLong("check-config"), help: "Validate the configuration (and key files) and exit.")
-    var checkConfig = false
+    static func main() async {
+        switch CommandLineFront.decide(Array(CommandLine.arguments.dropFirst()), spec: commandLine,
+                                       version: TetherVersion.current, manSection: 8) {
+        case .answer(let text):
+            print(text, terminator: "")
+        case .usageError(let text):
+            writeAll(STDERR_FILENO, text)
+            Glibc.exit(CommandLineFront.usageExitCode)
+        case .run(let parsed):
+            await TetherDaemon(config: parsed.value("config"), checkConfig: parsed.flag("check-config")).run()
+        }
+    }
 
-    func run() async throws {
+    func run() async {
         // A vanished pipe reader (an ALSA `file "|cmd"` device, a FIFO) must be an error on
         // that device, not a signal that kills the daemon.
         signal(SIGPIPE, SIG_IGN)
@@ -140,16 +150,20 @@ struct TetherDaemon: AsyncParsableCommand {
 
     /// One line on stderr, written with write(2) so that nothing is left in a buffer, then exit.
     static func fail(_ message: String, code: Failure) -> Never {
-        var line = "tetherd: \(message)\n"
-        line.withUTF8 { buffer in
+        writeAll(STDERR_FILENO, "tetherd: \(message)\n")
+        Glibc.exit(code.rawValue)
+    }
+
+    static func writeAll(_ fd: Int32, _ text: String) {
+        var text = text
+        text.withUTF8 { buffer in
             var offset = 0
             while offset < buffer.count {
-                let n = write(STDERR_FILENO, buffer.baseAddress! + offset, buffer.count - offset)
+                let n = write(fd, buffer.baseAddress! + offset, buffer.count - offset)
                 if n < 0 && errno == EINTR { continue }
                 guard n > 0 else { return }
                 offset += n
             }
         }
-        Glibc.exit(code.rawValue)
     }
 }
