@@ -84,7 +84,7 @@ def thread_table(before, after, elapsed):
 def memory_map(pid, binary):
     """Resident MB by kind of mapping (/proc/PID/smaps): the binary's code and read-only data,
     its writable data, the heap and other anonymous memory (tetherd's own data), shared
-    libraries, stacks."""
+    libraries (in all, and each one of at least 256 KiB), stacks."""
     kinds, kind = {}, None
     for line in pathlib.Path(f"/proc/{pid}/smaps").read_text().splitlines():
         head = line.split()
@@ -93,14 +93,17 @@ def memory_map(pid, binary):
             if path == binary:
                 kind = "binary code+rodata" if "w" not in perms else "binary data"
             elif path.startswith("/"):
-                kind = "shared libraries"
+                kind = "library " + path.rsplit("/", 1)[-1].split(".so")[0]
             elif path == "[stack]":
                 kind = "stacks"
             else:
                 kind = "heap+anonymous"
         elif line.startswith("Rss:") and kind:
             kinds[kind] = kinds.get(kind, 0) + int(head[1])
-    return {k: round(v / 1024, 2) for k, v in sorted(kinds.items())}
+    libraries = sum(v for k, v in kinds.items() if k.startswith("library "))
+    out = {k: round(v / 1024, 2) for k, v in sorted(kinds.items()) if not k.startswith("library ") or v >= 256}
+    out["shared libraries"] = round(libraries / 1024, 2)
+    return out
 
 
 def daemon(work, url, protocol, rig, **extra):

@@ -56,6 +56,8 @@ def test_a_torrent_of_reply_audio_is_played_whole_in_order_with_bounded_memory(d
         assert status["session"]["counters"]["downlink_pauses"] >= 1
         assert not events.all("session.lost") and not events.all("link.blip"), events.all()
         assert len(peer.connections) == 1, "tetherd reconnected: it took its own pause for a dead peer"
+        print(f"downlink: {seconds} s of reply sent as fast as TCP takes it, max_buffer 2 s: RSS {rss_before} -> {rss_kib(d.pid)} KiB, "
+              f"{status['session']['counters']['downlink_pauses']} pauses")
         assert rss_kib(d.pid) - rss_before < 8 * 1024, (rss_before, rss_kib(d.pid))
     finally:
         rig.stop()
