@@ -13,7 +13,10 @@ DEMO_SECONDS ?= 30
 # Release binaries carry the Swift runtime inside them (no Foundation: the configuration is read
 # with libyaml): a robot needs no Swift installation, and only the parts tetherd uses are mapped
 # (see docs/BENCHMARKS.md). Tests use the quicker-to-link debug build.
-RELEASE    := -c release --static-swift-stdlib
+# Nor the standard library's regex engine: no module imports _StringProcessing implicitly
+# (1.4 MB of every binary; TetherCore searches strings by hand where it must). The debug build
+# keeps it for the tests, which use the stdlib's string searching freely.
+RELEASE    := -c release --static-swift-stdlib -Xswiftc -Xfrontend -Xswiftc -disable-implicit-string-processing-module-import
 
 # Build: the system libraries tether binds (ALSA, libsystemd, libyaml; libcurl's header for the
 # library it loads on first use), and pkg-config to find them.
