@@ -65,8 +65,17 @@ struct TetherDaemon {
         let blockingPool = NIOThreadPool(numberOfThreads: 1)
         blockingPool.start()
 
-        let session = SessionService(settings: loaded.sessionSettings(), loop: group.next(), events: events, health: health,
-                                     heartbeatInterval: timing.heartbeatInterval, logger: Logger(label: "session"))
+        // Mic periods go straight from the capture thread into the uplink stage; the session
+        // sends them from there, on its loop.
+        let sessionLoop = group.next()
+        let sessionSettings = loaded.sessionSettings()
+        let uplink = UplinkStage(limits: .init(sessionSettings.link.buffer), loop: sessionLoop)
+        let audio = AudioEngine(config: loaded.config.audio, health: health, events: events, logger: Logger(label: "audio"),
+                                heartbeatInterval: timing.heartbeatInterval) { frame in
+            uplink.captured(frame)
+        }
+        let session = SessionService(settings: sessionSettings, uplink: uplink, audio: audio, loop: sessionLoop, events: events,
+                                     health: health, heartbeatInterval: timing.heartbeatInterval, logger: Logger(label: "session"))
         let supervisor = Supervisor(configPath: path, configIsExplicit: config != nil, environment: environment, initial: loaded,
                                     notifier: notifier, levelSwitch: levelSwitch, events: events, health: health,
                                     blockingPool: blockingPool, logger: Logger(label: "supervisor"))
@@ -82,12 +91,6 @@ struct TetherDaemon {
             case nil: session.networkChanged()
             }
         }
-        // Mic periods go straight from the capture thread into the session's uplink queue.
-        let audio = AudioEngine(config: loaded.config.audio, health: health, events: events, logger: Logger(label: "audio"),
-                                heartbeatInterval: timing.heartbeatInterval) { frame in
-            session.captured(frame.pcm, at: frame.capturedAt, duration: frame.duration)
-        }
-        session.attach(audio: audio)
         var parts = Supervisor.Subsystems(session: session)
         parts.control = control
         parts.network = network

@@ -11,7 +11,6 @@ import Testing
         #expect(flow.playbackQueued(ms: 90_000) == nil)
         #expect(flow.playbackQueued(ms: 89_999) == .resumeReading)
         #expect(flow.playbackQueued(ms: 89_000) == nil)
-        #expect(flow.pauses == 1)
     }
 
     @Test func smallLimitsKeepASecondOfHysteresis() {
@@ -28,6 +27,16 @@ import Testing
         flow.connectionChanged()
         #expect(!flow.paused)
         #expect(flow.playbackQueued(ms: 6000) == .pauseReading)
-        #expect(flow.pauses == 2)
+    }
+
+    @Test func aReloadedLimitKeepsAPausedReaderPausedUntilTheNewThreshold() {
+        var flow = DownlinkFlow(maxBufferMs: 8000)
+        #expect(flow.playbackQueued(ms: 8000) == .pauseReading)
+        flow.update(maxBufferMs: 20_000)
+        #expect(flow.paused)
+        #expect(flow.resumeBelowMs == 15_000)
+        #expect(flow.playbackQueued(ms: 15_500) == nil)
+        #expect(flow.playbackQueued(ms: 14_000) == .resumeReading)
+        #expect(flow.playbackQueued(ms: 19_000) == nil, "below the new limit")
     }
 }

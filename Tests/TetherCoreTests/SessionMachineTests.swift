@@ -149,9 +149,9 @@ import Testing
     @Test func authRefusalRetriesNoFasterThanBackoffMax() {
         var m = SessionMachine(settings: Self.settings)
         _ = m.start(now: Self.t(0))
-        _ = m.failed(generation: 1, .httpStatus(401, reason: "Unauthorized"), now: Self.t(10), random: 0)
+        let refused = m.failed(generation: 1, .httpStatus(401, reason: "Unauthorized"), now: Self.t(10), random: 0)
         #expect(m.nextWakeup! >= Self.t(10) + .seconds(30))
-        #expect(m.lastError == "upgrade refused: HTTP 401 Unauthorized")
+        #expect(Self.events(refused) == [.stateChanged(from: .connecting, to: .reconnecting, reason: "upgrade refused: HTTP 401 Unauthorized")])
         // A policy close of a live session is paced the same way.
         var n = Self.live()
         let actions = n.failed(generation: 1, .closed(code: 4001, reason: "policy"), now: Self.t(0), random: 0)

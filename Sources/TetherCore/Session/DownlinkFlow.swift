@@ -6,14 +6,20 @@
 public struct DownlinkFlow: Sendable, Equatable {
     public enum Action: Sendable, Equatable { case pauseReading, resumeReading }
 
-    public let pauseAtMs: Int
-    public let resumeBelowMs: Int
+    public private(set) var pauseAtMs: Int
+    public private(set) var resumeBelowMs: Int
     public private(set) var paused = false
-    public private(set) var pauses = 0
 
     /// Resumes once a quarter of the limit has played (at least a second): not so early that
     /// every chunk pauses again, not so late that the speaker runs dry.
     public init(maxBufferMs: Int) {
+        pauseAtMs = 0
+        resumeBelowMs = 0
+        update(maxBufferMs: maxBufferMs)
+    }
+
+    /// A reloaded `max_buffer`: a paused reader stays paused until the new threshold.
+    public mutating func update(maxBufferMs: Int) {
         pauseAtMs = max(1, maxBufferMs)
         resumeBelowMs = max(0, pauseAtMs - max(1000, pauseAtMs / 4))
     }
@@ -21,7 +27,6 @@ public struct DownlinkFlow: Sendable, Equatable {
     public mutating func playbackQueued(ms: Int) -> Action? {
         if !paused && ms >= pauseAtMs {
             paused = true
-            pauses += 1
             return .pauseReading
         }
         if paused && ms < resumeBelowMs {

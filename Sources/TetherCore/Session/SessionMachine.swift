@@ -28,7 +28,6 @@ public struct SessionMachine: Sendable {
     public private(set) var generation: UInt64 = 0
     /// Successful connections after the first.
     public private(set) var reconnects = 0
-    public private(set) var lastError: String?
     /// When the current connection went live (nil while not live).
     public private(set) var connectedAt: MonoTime?
     /// Whether the network is known to be usable (true until told otherwise).
@@ -123,7 +122,6 @@ public struct SessionMachine: Sendable {
     public mutating func failed(generation g: UInt64, _ failure: ConnectionFailure, now: MonoTime, random: Double = 0.5) -> [SessionAction] {
         if g == attempt {
             attempt = nil
-            lastError = failure.detail
             var actions: [SessionAction] = []
             if state == .connecting {
                 transition(to: .reconnecting, reason: failure.detail, into: &actions)
@@ -133,7 +131,6 @@ public struct SessionMachine: Sendable {
         }
         if g == connection {
             connection = nil
-            lastError = failure.detail
             var actions: [SessionAction] = [.close(generation: g, code: .goingAway)]
             switch state {
             case .live:

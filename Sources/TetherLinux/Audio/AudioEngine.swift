@@ -81,8 +81,6 @@ public final class AudioEngine: Sendable {
 
     public var playbackQueuedMs: Int { playback.queuedMs }
 
-    public var playbackMaxBufferMs: Int { Int(playback.config.maxBuffer.milliseconds) }
-
     /// No more audio will come for `itemID`: a short reply may start below the prebuffer.
     public func finishItem(itemID: String?) {
         playback.finishItem(itemID: itemID)

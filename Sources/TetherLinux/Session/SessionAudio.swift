@@ -8,6 +8,4 @@ public protocol SessionAudio: AnyObject, Sendable {
     func bargeIn() -> (itemID: String?, playedMs: Int)?
     /// Reply audio queued and not yet played (downlink flow control).
     var playbackQueuedMs: Int { get }
-    /// `audio.playback.max_buffer`, in milliseconds.
-    var playbackMaxBufferMs: Int { get }
 }

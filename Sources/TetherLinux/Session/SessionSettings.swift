@@ -10,6 +10,8 @@ public struct SessionSettings: Sendable {
     public var probeTimeout: Duration
     /// PCM rate of uplink and downlink audio.
     public var rate: Int
+    /// `audio.playback.max_buffer`: reading from the brain pauses while the speaker holds this much.
+    public var playbackMaxBuffer: Duration
     public var tls: NIOSSLContext?
     public var credentials: any UpstreamCredentials
 
@@ -18,6 +20,7 @@ public struct SessionSettings: Sendable {
         link = config.link
         probeTimeout = config.network.probeTimeout
         rate = config.audio.capture.rate
+        playbackMaxBuffer = config.audio.playback.maxBuffer
         self.tls = tls
         self.credentials = credentials
     }

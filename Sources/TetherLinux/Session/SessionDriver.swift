@@ -1,0 +1,292 @@
+import Dispatch
+import Logging
+import NIOCore
+import TetherCore
+
+/// The session on its event loop: runs `SessionMachine` and performs what it decides on the
+/// link table, pumps the uplink stage into the live link, answers commands, keeps the tool
+/// calls, and turns what happens into events. It runs on the loop the WebSocket channels use,
+/// so connection callbacks need no locks and no hops; `SessionService` keeps it in a
+/// `NIOLoopBoundBox`, which is what confines it there.
+final class SessionDriver {
+    let loop: any EventLoop
+    let uplink: UplinkStage
+    let audio: (any SessionAudio)?
+    let events: EventBus
+    let logger: Logger
+    private let heartbeat: Heartbeat
+    private let heartbeatInterval: Duration
+    let snapshot: SessionSnapshotStore
+
+    var settings: SessionSettings
+    var machine: SessionMachine
+    let links = LinkTable()
+    let downlink: DownlinkFollower
+    private var tools: ToolCallLedger
+    private var toolTimer: Scheduled<Void>?
+    private var wakeTimer: Scheduled<Void>?
+    private var heartbeatTask: RepeatedTask?
+    var counters = SessionCounters()
+    var sessionID: String?
+    /// Why the session last failed or what the brain last complained about, for status.
+    var lastError: String?
+
+    init(settings: SessionSettings, loop: any EventLoop, uplink: UplinkStage, audio: (any SessionAudio)?, events: EventBus,
+         heartbeat: Heartbeat, heartbeatInterval: Duration, snapshot: SessionSnapshotStore, logger: Logger) {
+        self.settings = settings
+        self.loop = loop
+        self.uplink = uplink
+        self.audio = audio
+        self.events = events
+        self.heartbeat = heartbeat
+        self.heartbeatInterval = heartbeatInterval
+        self.snapshot = snapshot
+        self.logger = logger
+        self.machine = SessionMachine(settings: .init(link: settings.link))
+        self.tools = ToolCallLedger(timeout: settings.upstream.toolTimeout)
+        self.downlink = DownlinkFollower(maxBuffer: settings.playbackMaxBuffer, loop: loop, links: links, logger: logger)
+    }
+
+    // MARK: Lifecycle
+
+    func start() {
+        uplink.whenBatchReady { [weak self] in self?.pumpUplink() }
+        let heartbeat = self.heartbeat
+        let interval = TimeAmount.nanoseconds(heartbeatInterval.nanoseconds)
+        heartbeatTask = loop.scheduleRepeatedTask(initialDelay: .zero, delay: interval) { _ in heartbeat.beat() }
+        perform(machine.start(now: MonoClock.now()))
+    }
+
+    /// Sends the close frames; returns what completes once the peers have answered them.
+    func stop() -> [EventLoopFuture<Void>] {
+        perform(machine.stop(now: MonoClock.now()))
+        tools.removeAll()
+        armToolTimer()
+        return links.closingFutures
+    }
+
+    func retire() {
+        heartbeatTask?.cancel()
+        heartbeatTask = nil
+        downlink.stop()
+        wakeTimer?.cancel()
+        heartbeat.retire()
+    }
+
+    // MARK: Commands
+
+    func pause() { perform(machine.pause(now: MonoClock.now())) }
+    func resume() { perform(machine.resume(now: MonoClock.now())) }
+    func reconnect() { perform(machine.reconnectRequested(now: MonoClock.now())) }
+    func networkWentOffline() { perform(machine.networkWentOffline(now: MonoClock.now())) }
+    func networkCameOnline() { perform(machine.networkCameOnline(now: MonoClock.now())) }
+    func networkChanged() { perform(machine.networkChanged(now: MonoClock.now())) }
+
+    func say(_ text: String) -> Result<JSONValue?, ControlError> {
+        guard let link = liveLink() else { return .failure(notLive()) }
+        link.send(link.dialect.say(text))
+        return .success(nil)
+    }
+
+    func toolResult(callID: String, output: String) -> Result<JSONValue?, ControlError> {
+        guard settings.upstream.protocolKind.supportsTools else {
+            return .failure(ControlError(.unavailable, "\(settings.upstream.protocolKind.rawValue) has no tool calls"))
+        }
+        let answer = tools.answer(callID)
+        armToolTimer()
+        switch answer {
+        case .unknown:
+            return .failure(ControlError(.invalidArgument, "no tool call \(callID) is waiting (answered, timed out, or unknown)"))
+        case .deliver(let generation):
+            guard let link = links[generation] else { return .failure(sessionEnded(callID)) }
+            link.send(link.dialect.toolOutput(callID: callID, output: output))
+            return .success(nil)
+        case .sessionEnded:
+            return .failure(sessionEnded(callID))
+        }
+    }
+
+    private func sessionEnded(_ callID: String) -> ControlError {
+        ControlError(.conflict, "the session that asked for \(callID) has ended")
+    }
+
+    /// A reload: new link settings apply at once; a changed upstream means a fresh session.
+    func apply(_ new: SessionSettings) {
+        let reconnect = new.upstreamDiffers(from: settings)
+        settings = new
+        machine.update(settings: .init(link: new.link))
+        uplink.update(limits: .init(new.link.buffer))
+        tools.timeout = new.upstream.toolTimeout
+        downlink.update(maxBuffer: new.playbackMaxBuffer)
+        snapshot.update { $0.protocolName = new.upstream.protocolKind.rawValue }
+        if reconnect {
+            logger.notice("upstream configuration changed; starting a fresh session")
+            perform(machine.reconnectRequested(now: MonoClock.now(), reason: "configuration reloaded"))
+        }
+    }
+
+    // MARK: Performing the machine's decisions
+
+    func perform(_ actions: [SessionAction]) {
+        var decided: [SessionEvent] = []
+        for action in actions {
+            switch action {
+            case .connect(let generation):
+                openConnection(generation)
+            case .emit(let event):
+                decided.append(event)
+            case .close, .abort, .probe, .suspend:
+                if let ended = links.perform(action, probeTimeout: settings.probeTimeout) { linkEnded(ended) }
+            }
+        }
+        settle()
+        // Events go out only once the snapshot they describe is in place: listeners such as
+        // the STATUS= line read it (published before `settle`, systemd showed `connecting`
+        // while the session was live).
+        for event in decided { publish(event) }
+    }
+
+    /// After every decision: which connection carries audio, whether capture is buffered or
+    /// sent, when the machine wants its next tick, and what status shows.
+    func settle() {
+        let state = machine.state
+        uplink.sessionSettled(in: state, connection: machine.connectionGeneration)
+        if state == .live { pumpUplink() }
+        wakeTimer?.cancel()
+        wakeTimer = nil
+        if let wake = machine.nextWakeup {
+            wakeTimer = loop.assumeIsolated().scheduleTask(in: Self.delay(until: wake)) {
+                self.perform(self.machine.tick(now: MonoClock.now()))
+            }
+        }
+        let rtt = machine.connectionGeneration.flatMap { links[$0]?.connection.lastRTT }.map { Int($0.milliseconds) }
+        let lastError = self.lastError
+        snapshot.update {
+            $0.state = state
+            $0.rttMs = rtt
+            $0.lastError = lastError
+        }
+    }
+
+    /// A link left the table: its unacknowledged audio goes again elsewhere, and the tool
+    /// calls it asked for can no longer be answered.
+    func linkEnded(_ generation: UInt64) {
+        uplink.connectionEnded(generation)
+        tools.generationEnded(generation)
+    }
+
+    private func publish(_ event: SessionEvent) {
+        switch event {
+        case .stateChanged(let from, let to, let reason):
+            logger.info("session \(from.rawValue) -> \(to.rawValue): \(reason)",
+                        metadata: ["state": .string(to.rawValue), "session": .string(sessionID ?? "-")])
+            events.publish("session.state", ["from": .string(from.rawValue), "to": .string(to.rawValue), "reason": .string(reason)])
+        case .live(let generation, let afterMs):
+            let timeline = links[generation].map { "\($0.connection.timeline)" } ?? "-"
+            logger.notice("session live", metadata: ["session": .string(sessionID ?? "-"), "generation": "\(generation)",
+                                                     "after_ms": "\(afterMs)", "connect": .string(timeline)])
+            events.publish("session.live", ["id": JSONValue(sessionID), "generation": .number(Double(generation)), "after_ms": .number(Double(afterMs))])
+        case .blip(let durationMs):
+            logger.notice("link blip of \(durationMs) ms ridden out")
+            events.publish("link.blip", ["duration_ms": .number(Double(durationMs))])
+        case .lost(let reason):
+            logger.warning("session lost: \(reason)", metadata: ["state": .string(machine.state.rawValue)])
+            events.publish("session.lost", ["reason": .string(reason)])
+        }
+    }
+
+    // MARK: Audio
+
+    func pumpUplink() {
+        guard machine.state == .live, let generation = uplink.carrier, let link = links[generation] else { return }
+        counters.uplinkMessages += uplink.pump(into: link)
+    }
+
+    func liveLink() -> UpstreamLink? {
+        guard machine.state == .live, let generation = machine.connectionGeneration else { return nil }
+        return links[generation]
+    }
+
+    func notLive() -> ControlError {
+        ControlError(.unavailable, "the session is \(machine.state.rawValue), not live\(lastError.map { " (last error: \($0))" } ?? "")")
+    }
+
+    /// Silences the speaker as `BargeInPolicy` says and tells the brain how much was heard.
+    /// The engine needs up to a period to silence the device, so that wait happens off the
+    /// event loop; a cancel goes out at once, the truncation once the played time is known.
+    func bargeIn(_ cause: BargeInPolicy.Cause) -> EventLoopFuture<BargeInPolicy.Heard?> {
+        let policy = BargeInPolicy(protocolKind: settings.upstream.protocolKind)
+        guard let plan = policy.plan(for: cause) else { return loop.makeSucceededFuture(nil) }
+        if plan.cancelResponse, let link = liveLink() { link.send(link.dialect.cancelResponse()) }
+        guard let audio else { return loop.makeSucceededFuture(nil) }
+        let done = loop.makePromise(of: BargeInPolicy.Heard?.self)
+        let me = NIOLoopBound(self, eventLoop: loop)
+        DispatchQueue.global().async {
+            let heard = audio.bargeIn().map { BargeInPolicy.Heard(itemID: $0.itemID, playedMs: $0.playedMs) }
+            me.eventLoop.execute {
+                if let cut = policy.truncation(after: heard), let link = me.value.liveLink() {
+                    link.send(link.dialect.truncate(itemID: cut.itemID, audioEndMs: cut.playedMs))
+                }
+                done.succeed(heard)
+            }
+        }
+        return done.futureResult
+    }
+
+    // MARK: Tool calls
+
+    func toolCalled(_ callID: String, generation: UInt64) {
+        tools.called(callID, generation: generation, now: MonoClock.now())
+        armToolTimer()
+    }
+
+    private func armToolTimer() {
+        toolTimer?.cancel()
+        toolTimer = nil
+        guard let deadline = tools.nextDeadline else { return }
+        toolTimer = loop.assumeIsolated().scheduleTask(in: Self.delay(until: deadline)) { self.toolDeadlinePassed() }
+    }
+
+    /// A call nobody answered gets an error output, so the brain does not wait forever.
+    private func toolDeadlinePassed() {
+        for call in tools.expire(now: MonoClock.now()) {
+            counters.toolTimeouts += 1
+            let message = "no robot process answered within \(DurationText.format(call.timeout))"
+            events.publish("error", ["code": "tool_timeout", "message": .string("\(call.callID): \(message)")])
+            if !call.sessionEnded, let link = links[call.generation] {
+                link.send(link.dialect.toolOutput(callID: call.callID, output: JSONWriter.string(["error": .string(message)])))
+            }
+        }
+        armToolTimer()
+    }
+
+    // MARK: Status
+
+    func status() -> JSONObject {
+        let now = MonoClock.now()
+        var session: JSONObject = [
+            "id": JSONValue(sessionID),
+            "generation": .number(Double(machine.generation)),
+            "connected_at": .null,
+            "reconnects": .number(Double(machine.reconnects)),
+            "last_error": JSONValue(lastError),
+            "protocol": .string(settings.upstream.protocolKind.rawValue),
+            "url": .string(settings.upstream.url.description),
+        ]
+        if let connectedAt = machine.connectedAt {
+            let ago = (now - connectedAt).milliseconds
+            session["connected_at"] = .string(Timestamp.iso8601(unixMillis: MonoClock.unixMillis() - ago))
+            session["connected_for_s"] = .number(Double(ago / 1000))
+        }
+        if let generation = machine.connectionGeneration, let rtt = links[generation]?.connection.lastRTT {
+            session["rtt_ms"] = .number(Double(rtt.milliseconds))
+        }
+        session["counters"] = .object(counters.json)
+        session["downlink_paused"] = .bool(downlink.paused)
+        return ["state": .string(machine.state.rawValue), "session": .object(session), "buffer": .object(uplink.status)]
+    }
+
+    private static func delay(until deadline: MonoTime) -> TimeAmount {
+        .nanoseconds(max(0, (deadline - MonoClock.now()).nanoseconds))
+    }
+}
