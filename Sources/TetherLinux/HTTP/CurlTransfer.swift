@@ -18,6 +18,8 @@ import TetherCore
 ///   no business here.
 /// - the response body is bounded by a write callback (and `CURLOPT_MAXFILESIZE_LARGE` when the
 ///   server announces a length): past `maxResponseBytes` the transfer is aborted.
+// @unchecked: the body is written only from libcurl's callbacks on the one thread running
+// `curl_easy_perform`, a confinement the compiler cannot see through the C callbacks.
 final class CurlTransfer: @unchecked Sendable {
     // Touched only by the transfer thread while `curl_easy_perform` runs, except `cancelled`.
     private var body: [UInt8] = []

@@ -4,6 +4,7 @@ import TetherCore
 /// State behind a mutex, with a condition variable on the monotonic clock so that threads can
 /// sleep until something changes or a deadline passes (a wall-clock jump must not stretch an
 /// audio thread's wait). For the dedicated audio threads: Swift's `Mutex` has no condition.
+// @unchecked: `state` is guarded by a pthread mutex, which the compiler cannot see.
 final class Monitor<State>: @unchecked Sendable {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let cond: UnsafeMutablePointer<pthread_cond_t>
