@@ -79,7 +79,10 @@ let package = Package(
             ]
         ),
         .testTarget(name: "TetherCoreTests", dependencies: ["TetherCore"]),
-        .testTarget(name: "TetherLinuxTests", dependencies: ["TetherLinux", "TetherCore"]),
+        .testTarget(name: "TetherLinuxTests", dependencies: [
+            "TetherLinux", "TetherCore",
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )
