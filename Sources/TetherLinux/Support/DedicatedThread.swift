@@ -66,14 +66,7 @@ final class DedicatedThread: Sendable {
     /// call) is detached instead: it ends on its own when the call returns.
     @discardableResult
     func join(timeout: Duration) -> Bool {
-        let done = finished.wait(until: MonoClock.now() + timeout) { $0 ? true : nil } ?? false
-        guard !settled.exchange(true, ordering: .acquiringAndReleasing) else { return done }
-        if done {
-            pthread_join(handle, nil)
-        } else {
-            pthread_detach(handle)
-        }
-        return done
+        settle(ended: finished.wait(until: MonoClock.now() + timeout) { $0 ? true : nil } ?? false)
     }
 
     /// `join(timeout:)` for async callers: awaits the thread's own signal that its body has
@@ -81,14 +74,18 @@ final class DedicatedThread: Sendable {
     /// signal only reaps a thread that is already on its way out.
     @discardableResult
     func finish(within timeout: Duration) async -> Bool {
-        let done = await exited.wait(timeout: timeout) != nil
-        guard !settled.exchange(true, ordering: .acquiringAndReleasing) else { return done }
-        if done {
+        settle(ended: await exited.wait(timeout: timeout) != nil)
+    }
+
+    /// Reaps an ended thread or detaches a stuck one, once whichever caller comes first.
+    private func settle(ended: Bool) -> Bool {
+        guard !settled.exchange(true, ordering: .acquiringAndReleasing) else { return ended }
+        if ended {
             pthread_join(handle, nil)
         } else {
             pthread_detach(handle)
         }
-        return done
+        return ended
     }
 
     /// Resumes once the thread's body has returned; false when the task is cancelled first.
