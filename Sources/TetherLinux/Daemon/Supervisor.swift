@@ -53,7 +53,8 @@ public final class Supervisor: ControlCommandHandler, Sendable {
     public func attach(_ subsystems: Subsystems) {
         self.subsystems.withLock { $0 = subsystems }
         events.subscribe(topics: [.session, .network, .audio]) { [weak self] event in
-            guard event.name != "audio.level" else { return }
+            // Levels change ten times a second and are not part of the line.
+            if case .audioLevel = event.kind { return }
             self?.refreshStatusLine()
         }
         refreshStatusLine()
@@ -193,6 +194,7 @@ public final class Supervisor: ControlCommandHandler, Sendable {
             "muted": false, "volume": .number(Double(configuration.config.audio.volume)),
         ])
         if let control = parts.control { result["control"] = .object(control.stats.json) }
+        result["events"] = .object(events.statusJSON)
         result["uptime_s"] = .number(Double((MonoClock.now() - startedAt).milliseconds / 1000))
         result["version"] = .string(TetherVersion.current)
         return result

@@ -17,8 +17,8 @@ public final class EventBus: Sendable {
 
     public init() {}
 
-    public func publish(_ name: String, _ data: JSONObject = [:]) {
-        publish(TetherEvent(name: name, data: data, unixMillis: MonoClock.unixMillis()))
+    public func publish(_ kind: TetherEventKind) {
+        publish(TetherEvent(kind, unixMillis: MonoClock.unixMillis()))
     }
 
     public func publish(_ event: TetherEvent) {
