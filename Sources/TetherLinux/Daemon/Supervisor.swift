@@ -162,7 +162,7 @@ public final class Supervisor: ControlCommandHandler, Sendable {
             }
         } catch let error as ConfigError {
             logger.error("reload refused, keeping the running configuration: \(error.description)")
-            events.publish("error", ["code": "config_error", "message": .string(error.description)])
+            events.publish(.error(code: .configError, message: error.description))
             return .failure(ControlError(.invalidArgument, "configuration not reloaded: \(error.description)"))
         } catch {
             // Only an inactive pool (tetherd is exiting) gets here.
