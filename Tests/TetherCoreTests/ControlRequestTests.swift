@@ -39,14 +39,14 @@ import Testing
     }
 
     @Test func eventsCarryTopicAndTimestamp() throws {
-        let event = TetherEvent(name: "link.blip", data: ["duration_ms": 1520], unixMillis: 1_795_309_323_456)
+        let event = TetherEvent(.linkBlip(durationMs: 1520), unixMillis: 1_795_309_323_456)
         #expect(event.topic == .session)
         let line = try JSONParser.parse(event.line)
         #expect(line["event"] == "link.blip")
         #expect(line["ts"] == "2026-11-22T01:02:03.456Z")
         #expect(line["data"]?["duration_ms"] == 1520)
-        #expect(TetherEvent(name: "response.audio.started", unixMillis: 0).topic == .audio)
-        #expect(TetherEvent(name: "tool.call", unixMillis: 0).topic == .tool)
+        #expect(TetherEvent(.responseAudioStarted(itemID: nil), unixMillis: 0).topic == .audio)
+        #expect(TetherEvent(.toolCall(callID: "c", name: "n", arguments: "{}"), unixMillis: 0).topic == .tool)
         #expect(Timestamp.iso8601(unixMillis: 0) == "1970-01-01T00:00:00.000Z")
         #expect(Timestamp.iso8601(unixMillis: 951_782_400_000) == "2000-02-29T00:00:00.000Z")
     }

@@ -1,18 +1,18 @@
 /// Something that happened, as robot processes see it on the control socket, as the journal
 /// records it, and as tests wait for it. Names and payloads are the public surface of DESIGN.md.
 public struct TetherEvent: Sendable, Equatable {
-    public var name: String
-    public var data: JSONObject
+    public var kind: TetherEventKind
     /// Wall-clock time in milliseconds since the Unix epoch, for the `ts` field.
     public var unixMillis: Int64
 
-    public init(name: String, data: JSONObject = [:], unixMillis: Int64) {
-        self.name = name
-        self.data = data
+    public init(_ kind: TetherEventKind, unixMillis: Int64) {
+        self.kind = kind
         self.unixMillis = unixMillis
     }
 
-    public var topic: EventTopic { EventTopic.of(eventName: name) }
+    public var name: String { kind.name }
+    public var topic: EventTopic { kind.topic }
+    public var data: JSONObject { kind.data }
 
     /// The control socket line: `{"event":...,"ts":...,"data":{...}}`.
     public var line: String {
@@ -20,20 +20,9 @@ public struct TetherEvent: Sendable, Equatable {
     }
 }
 
+/// What a control-socket client subscribes to. `error` events reach every subscriber.
 public enum EventTopic: String, Sendable, CaseIterable, Hashable {
     case session, network, audio, speech, tool, error
-
-    static func of(eventName: String) -> EventTopic {
-        let head = eventName.prefix { $0 != "." }
-        switch head {
-        case "session", "link": return .session
-        case "network": return .network
-        case "audio", "response": return .audio
-        case "speech": return .speech
-        case "tool": return .tool
-        default: return .error
-        }
-    }
 }
 
 public enum Timestamp {

@@ -2,19 +2,11 @@
 /// `network.online` and `network.change` carry `{default_interface, kind, addresses}`,
 /// `network.offline` carries nothing (there is no interface to name).
 public enum NetworkEvents {
-    public static func events(for delta: NetworkDelta, view: NetworkView) -> [(name: String, data: JSONObject)] {
+    public static func events(for delta: NetworkDelta, view: NetworkView) -> [TetherEventKind] {
         if let online = delta.online {
-            return online ? [("network.online", data(view))] : [("network.offline", [:])]
+            return online ? [.networkOnline(view)] : [.networkOffline]
         }
         guard !delta.isEmpty, view.online else { return [] }
-        return [("network.change", data(view))]
-    }
-
-    static func data(_ view: NetworkView) -> JSONObject {
-        [
-            "default_interface": JSONValue(view.defaultInterface),
-            "kind": JSONValue(view.kind?.rawValue),
-            "addresses": .array(view.addresses.map { .string($0) }),
-        ]
+        return [.networkChange(view)]
     }
 }

@@ -104,7 +104,7 @@ final class AudioCapture: Sendable {
                     $0.xruns = pcm.xruns + pcm.suspends
                     $0.suspends = pcm.suspends
                 }
-                context.events.publish("audio.xrun", ["direction": "capture"])
+                context.events.publish(.audioXrun(.capture))
                 check.reset()
             case .ok:
                 break

@@ -40,7 +40,7 @@ final class AudioLevels: Sendable {
     }
 
     private func publish(_ levels: (mic: Double, out: Double)) {
-        events.publish("audio.level", ["mic_dbfs": .number(Self.tenth(levels.mic)), "out_dbfs": .number(Self.tenth(levels.out))])
+        events.publish(.audioLevel(micDBFS: Self.tenth(levels.mic), outDBFS: Self.tenth(levels.out)))
     }
 
     private static func tenth(_ x: Double) -> Double { (x * 10).rounded() / 10 }

@@ -275,7 +275,7 @@ final class AudioPlayback: Sendable {
                         $0.xruns = pcm.xruns + pcm.suspends
                         $0.suspends = pcm.suspends
                     }
-                    context.events.publish("audio.xrun", ["direction": "playback"])
+                    context.events.publish(.audioXrun(.playback))
                 case .ok:
                     break
                 }
@@ -283,9 +283,9 @@ final class AudioPlayback: Sendable {
                     switch event {
                     case .started(let id):
                         context.gate.withLock { $0.speakerStarted(at: now) }
-                        context.events.publish("response.audio.started", ["item_id": JSONValue(id)])
+                        context.events.publish(.responseAudioStarted(itemID: id))
                     case .done(let id):
-                        context.events.publish("response.audio.done", ["item_id": JSONValue(id)])
+                        context.events.publish(.responseAudioDone(itemID: id))
                         if ledger.activeItems.isEmpty { context.gate.withLock { $0.speakerStopped(at: now) } }
                     }
                 }
@@ -308,12 +308,8 @@ final class AudioPlayback: Sendable {
     /// cut short says so and how much of it was played.
     private func finish(_ items: [String?], interrupted: (itemID: String?, playedMs: Int)?, at now: MonoTime) {
         for id in items {
-            var data: JSONObject = ["item_id": JSONValue(id)]
-            if let interrupted, interrupted.itemID == id {
-                data["interrupted"] = true
-                data["played_ms"] = JSONValue(interrupted.playedMs)
-            }
-            context.events.publish("response.audio.done", data)
+            let playedMs = interrupted.flatMap { $0.itemID == id ? $0.playedMs : nil }
+            context.events.publish(.responseAudioDone(itemID: id, interruptedAfterMs: playedMs))
         }
         if !items.isEmpty { context.gate.withLock { $0.speakerStopped(at: now) } }
     }

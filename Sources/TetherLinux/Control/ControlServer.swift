@@ -95,6 +95,8 @@ public final class ControlServer: Sendable {
     public func stop() async {
         let taken = listener.withLock { c -> (server: any Channel, ownsFile: Bool)? in defer { c = nil }; return c }
         guard let (server, ownsFile) = taken else { return }
+        // Subscribers hear what was published before the stop (the session's `stopping`).
+        await events.flush(within: .milliseconds(200))
         try? await server.close()
         for client in connections.withLock({ Array($0.values) }) {
             try? await client.close()

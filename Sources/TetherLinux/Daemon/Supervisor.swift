@@ -53,7 +53,8 @@ public final class Supervisor: ControlCommandHandler, Sendable {
     public func attach(_ subsystems: Subsystems) {
         self.subsystems.withLock { $0 = subsystems }
         events.subscribe(topics: [.session, .network, .audio]) { [weak self] event in
-            guard event.name != "audio.level" else { return }
+            // Levels change ten times a second and are not part of the line.
+            if case .audioLevel = event.kind { return }
             self?.refreshStatusLine()
         }
         refreshStatusLine()
@@ -161,7 +162,7 @@ public final class Supervisor: ControlCommandHandler, Sendable {
             }
         } catch let error as ConfigError {
             logger.error("reload refused, keeping the running configuration: \(error.description)")
-            events.publish("error", ["code": "config_error", "message": .string(error.description)])
+            events.publish(.error(code: .configError, message: error.description))
             return .failure(ControlError(.invalidArgument, "configuration not reloaded: \(error.description)"))
         } catch {
             // Only an inactive pool (tetherd is exiting) gets here.
@@ -193,6 +194,7 @@ public final class Supervisor: ControlCommandHandler, Sendable {
             "muted": false, "volume": .number(Double(configuration.config.audio.volume)),
         ])
         if let control = parts.control { result["control"] = .object(control.stats.json) }
+        result["events"] = .object(events.statusJSON)
         result["uptime_s"] = .number(Double((MonoClock.now() - startedAt).milliseconds / 1000))
         result["version"] = .string(TetherVersion.current)
         return result

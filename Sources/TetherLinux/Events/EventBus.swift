@@ -2,44 +2,69 @@ import Synchronization
 import TetherCore
 
 /// Fans events out to whoever listens: control-socket subscribers, the systemd STATUS line,
-/// the journal. Publishing never blocks: each subscriber gets its events through its own
-/// callback, which must be quick (control connections queue them on their event loop and
-/// drop subscribers that fall too far behind).
+/// the journal. Events are published from real-time audio threads, the netlink thread and the
+/// session loop, so `publish` only stamps the event and puts it in a bounded queue: it never
+/// waits for a listener, never blocks, and drops (and counts) when the queue is full rather
+/// than stall capture. One thread of the bus's own delivers to the listeners, one event at a
+/// time in publish order, so a listener may be slow (sd_notify, a control write) without
+/// costing an audio period, and a listener never runs on the thread that published.
 public final class EventBus: Sendable {
     public typealias Listener = @Sendable (TetherEvent) -> Void
 
-    private struct State {
-        var nextID = 0
-        var listeners: [(id: Int, topics: Set<EventTopic>, listener: Listener)] = []
+    /// Room for bursts: a reconnect storm or a barge-in publishes a handful at once, audio
+    /// levels at most ten a second; a thousand waiting events means delivery is stuck.
+    public static let defaultCapacity = 1024
+
+    private let delivery: EventDelivery
+    private let thread: DedicatedThread?
+
+    public init(capacity: Int = EventBus.defaultCapacity) {
+        let delivery = EventDelivery(capacity: capacity)
+        self.delivery = delivery
+        // Without a thread (the system refuses one) events are delivered inline rather than lost.
+        thread = try? DedicatedThread.start(name: "tether-events") { delivery.run() }
     }
 
-    private let state = Mutex(State())
+    deinit {
+        // The thread holds the delivery state, not the bus: it drains what is queued and ends.
+        delivery.close()
+        thread?.detach()
+    }
 
-    public init() {}
-
-    public func publish(_ name: String, _ data: JSONObject = [:]) {
-        publish(TetherEvent(name: name, data: data, unixMillis: MonoClock.unixMillis()))
+    public func publish(_ kind: TetherEventKind) {
+        publish(TetherEvent(kind, unixMillis: MonoClock.unixMillis()))
     }
 
     public func publish(_ event: TetherEvent) {
-        let topic = event.topic
-        let targets = state.withLock { s in
-            s.listeners.filter { $0.topics.contains(topic) || topic == .error }.map(\.listener)
-        }
-        for listener in targets { listener(event) }
+        if thread == nil { delivery.deliver(event); return }
+        delivery.enqueue(.event(event))
     }
 
-    /// Returns a token for `unsubscribe`.
+    /// Events that found the queue full and were not delivered.
+    public var dropped: Int { delivery.dropped.load(ordering: .relaxed) }
+
+    /// `status.events`.
+    public var statusJSON: JSONObject { ["dropped": .number(Double(dropped))] }
+
+    /// Returns a token for `unsubscribe`. A listener gets the events delivered after it
+    /// subscribed, on the bus's thread.
     @discardableResult
     public func subscribe(topics: Set<EventTopic> = Set(EventTopic.allCases), _ listener: @escaping Listener) -> Int {
-        state.withLock { s in
-            s.nextID += 1
-            s.listeners.append((s.nextID, topics, listener))
-            return s.nextID
-        }
+        delivery.subscribe(topics: topics, listener)
     }
 
     public func unsubscribe(_ id: Int) {
-        state.withLock { s in s.listeners.removeAll { $0.id == id } }
+        delivery.unsubscribe(id)
+    }
+
+    /// Resumes once every event published before the call has been delivered (false when
+    /// `timeout` passes first): a component about to close its subscribers lets them hear the
+    /// last events (the session's `stopping`) first.
+    @discardableResult
+    public func flush(within timeout: Duration) async -> Bool {
+        if thread == nil { return true }
+        let done = ExitSignal<Void>()
+        delivery.enqueue(.barrier(done))
+        return await done.wait(timeout: timeout) != nil
     }
 }

@@ -383,7 +383,7 @@ final class NetworkMonitorLoop {
             "addresses": "\(view.addresses.joined(separator: ","))",
             "initial": "\(delta.initial)",
         ])
-        for event in NetworkEvents.events(for: delta, view: view) { bus.publish(event.name, event.data) }
+        for event in NetworkEvents.events(for: delta, view: view) { bus.publish(event) }
         publishStats()
         onChange(view, delta)
     }

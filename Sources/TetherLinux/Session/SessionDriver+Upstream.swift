@@ -68,20 +68,20 @@ extension SessionDriver: UpstreamConnectionOwner {
         case .audioDone(let itemID):
             audio?.finishItem(itemID: itemID)
         case .speechStarted:
-            events.publish("speech.started")
+            events.publish(.speechStarted)
             _ = bargeIn(.userStartedSpeaking)
         case .speechStopped:
-            events.publish("speech.stopped")
+            events.publish(.speechStopped)
         case .clear:
             _ = bargeIn(.brainAskedToClear)
         case .toolCall(let callID, let name, let arguments):
-            events.publish("tool.call", ["call_id": .string(callID), "name": .string(name), "arguments": .string(arguments)])
+            events.publish(.toolCall(callID: callID, name: name, arguments: arguments))
             toolCalled(callID, generation: connection.generation)
         case .error(let message):
             counters.upstreamErrors += 1
             lastError = "upstream error: \(message)"
             logger.warning("upstream reported an error: \(message)")
-            events.publish("error", ["code": "upstream_error", "message": .string(message)])
+            events.publish(.error(code: .upstreamError, message: message))
             settle()
         case .ignored:
             break

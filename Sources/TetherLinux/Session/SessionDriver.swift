@@ -180,18 +180,18 @@ final class SessionDriver {
         case .stateChanged(let from, let to, let reason):
             logger.info("session \(from.rawValue) -> \(to.rawValue): \(reason)",
                         metadata: ["state": .string(to.rawValue), "session": .string(sessionID ?? "-")])
-            events.publish("session.state", ["from": .string(from.rawValue), "to": .string(to.rawValue), "reason": .string(reason)])
+            events.publish(.sessionState(from: from, to: to, reason: reason))
         case .live(let generation, let afterMs):
             let timeline = links[generation].map { "\($0.connection.timeline)" } ?? "-"
             logger.notice("session live", metadata: ["session": .string(sessionID ?? "-"), "generation": "\(generation)",
                                                      "after_ms": "\(afterMs)", "connect": .string(timeline)])
-            events.publish("session.live", ["id": JSONValue(sessionID), "generation": .number(Double(generation)), "after_ms": .number(Double(afterMs))])
+            events.publish(.sessionLive(sessionID: sessionID, generation: generation, afterMs: afterMs))
         case .blip(let durationMs):
             logger.notice("link blip of \(durationMs) ms ridden out")
-            events.publish("link.blip", ["duration_ms": .number(Double(durationMs))])
+            events.publish(.linkBlip(durationMs: durationMs))
         case .lost(let reason):
             logger.warning("session lost: \(reason)", metadata: ["state": .string(machine.state.rawValue)])
-            events.publish("session.lost", ["reason": .string(reason)])
+            events.publish(.sessionLost(reason: reason))
         }
     }
 
@@ -252,7 +252,7 @@ final class SessionDriver {
         for call in tools.expire(now: MonoClock.now()) {
             counters.toolTimeouts += 1
             let message = "no robot process answered within \(DurationText.format(call.timeout))"
-            events.publish("error", ["code": "tool_timeout", "message": .string("\(call.callID): \(message)")])
+            events.publish(.error(code: .toolTimeout, message: "\(call.callID): \(message)"))
             if !call.sessionEnded, let link = links[call.generation] {
                 link.send(link.dialect.toolOutput(callID: call.callID, output: JSONWriter.string(["error": .string(message)])))
             }

@@ -18,11 +18,20 @@ struct NetworkMonitorNetnsTests {
         let events: EventLog
     }
 
-    /// What the bus delivered to a `network` subscriber.
+    /// What the bus delivered to a `network` subscriber. The bus delivers on its own thread,
+    /// after the monitor's `onChange` has returned, so tests wait for what they expect.
     final class EventLog: Sendable {
-        private let events = Mutex<[TetherEvent]>([])
-        func append(_ event: TetherEvent) { events.withLock { $0.append(event) } }
+        private let events = Monitor<[TetherEvent]>([])
+        func append(_ event: TetherEvent) {
+            events.withLock { $0.append(event) }
+            events.notifyAll()
+        }
         var all: [TetherEvent] { events.withLock { $0 } }
+
+        /// All events once `done` holds for them, or what arrived by the deadline.
+        func wait(within timeout: Duration = .seconds(5), until done: ([TetherEvent]) -> Bool) -> [TetherEvent] {
+            events.wait(until: MonoClock.now() + timeout) { done($0) ? $0 : nil } ?? all
+        }
     }
 
     static let heartbeatInterval: Duration = .milliseconds(100)
@@ -101,7 +110,7 @@ struct NetworkMonitorNetnsTests {
             #expect(h.monitor.status["default_interface"] == .null)
             // Every report went out on the bus as well, in order.
             let expected = h.recorder.all.flatMap { NetworkEvents.events(for: $0.delta, view: $0.view).map(\.name) }
-            let published = h.events.all.map(\.name)
+            let published = h.events.wait { $0.count >= expected.count }.map(\.name)
             #expect(published == expected)
             #expect(published.suffix(5) == ["network.offline", "network.online", "network.offline", "network.online", "network.offline"])
         }
@@ -144,7 +153,7 @@ struct NetworkMonitorNetnsTests {
             #expect(moved?.delta == NetworkDelta(defaultInterfaceChanged: true, primaryAddressChanged: true),
                     "\(h.recorder.all) derived \(String(describing: h.monitor.derivedView)) \(h.monitor.usableInterfaces) \(h.monitor.stats)")
             #expect(moved?.view.addresses == ["198.51.100.2"])
-            let change = h.events.all.last
+            let change = h.events.wait { $0.last?.data["default_interface"] == "tvc" }.last
             #expect(change?.name == "network.change")
             #expect(change?.data["default_interface"] == "tvc")
             #expect(change?.data["kind"] == "ethernet")
