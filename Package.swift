@@ -81,7 +81,17 @@ let package = Package(
             ]
         ),
         .testTarget(name: "TetherCoreTests", dependencies: ["TetherCore"]),
-        .testTarget(name: "TetherLinuxTests", dependencies: ["TetherLinux", "TetherCore"]),
+        .testTarget(
+            name: "TetherLinuxTests",
+            dependencies: [
+                "TetherLinux", "TetherCore",
+                // EmbeddedChannel tests of the WebSocket layer: milliseconds, no sockets.
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -384,6 +384,11 @@ final class UpstreamConnection: WebSocketFrameSink {
         fail(.closed(code: code, reason: reason))
     }
 
+    func webSocketCloseAcknowledged() {
+        // The answer to our close (after a violation, the frame handler closes TCP itself).
+        if phase == .closing { teardown() }
+    }
+
     func webSocketViolation(code: UInt16, reason: String) {
         if !silenced { owner?.connectionViolation(self, code: code, reason: reason) }
         // The frame handler has sent the close frame and closes TCP once it is written.
