@@ -79,10 +79,17 @@ let package = Package(
             ]
         ),
         .testTarget(name: "TetherCoreTests", dependencies: ["TetherCore"]),
-        .testTarget(name: "TetherLinuxTests", dependencies: [
-            "TetherLinux", "TetherCore",
-            .product(name: "NIOEmbedded", package: "swift-nio"),
-        ]),
+        .testTarget(
+            name: "TetherLinuxTests",
+            dependencies: [
+                "TetherLinux", "TetherCore",
+                // EmbeddedChannel tests of the WebSocket layer and the control connection: milliseconds, no sockets.
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

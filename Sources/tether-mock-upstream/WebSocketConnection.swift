@@ -4,12 +4,12 @@ import NIOWebSocket
 import TetherCore
 import Glibc
 
-/// One upgraded WebSocket connection: frame hygiene (masking, reserved bits, fragments, UTF-8,
-/// ping/pong, the close handshake), the fault knobs that act on a connection (stall, drop,
-/// close, garbage) and the hand-off of whole messages to the protocol session.
+/// One upgraded WebSocket connection: the server end of `WebSocketStateMachine` (the frame
+/// rules, shared with tetherd's client end), the fault knobs that act on a connection (stall,
+/// drop, close, garbage) and the hand-off of whole messages to the protocol session.
 ///
-/// Protocol errors are counted, answered with a close frame (1002, 1007 or 1009) and end the
-/// connection; the mock itself never stops on bad input.
+/// Protocol errors are counted, answered with the machine's close code (1002, 1007 or 1009)
+/// and end the connection; the mock itself never stops on bad input.
 final class WebSocketConnection: ChannelInboundHandler {
     typealias InboundIn = WebSocketFrame
     typealias OutboundOut = WebSocketFrame
@@ -31,13 +31,10 @@ final class WebSocketConnection: ChannelInboundHandler {
     private(set) var isStalled = false
     private var heldInbound: [WebSocketFrame] = []
     private var heldOutbound: [WebSocketFrame] = []
-    private var fragments: ByteBuffer?
-    private var fragmentOpcode = WebSocketOpcode.binary
+    private var machine = WebSocketStateMachine(role: .server, maxMessageBytes: maxMessageBytes)
     private var timers: [Scheduled<Void>] = []
     private var unstallTimer: Scheduled<Void>?
 
-    private enum CloseState { case open, closeSent, closeReceived, closed }
-    private var closeState = CloseState.open
     private var closeCode: Int?
     private var closeReason: String?
     private var closedBy: String?
@@ -55,7 +52,7 @@ final class WebSocketConnection: ChannelInboundHandler {
     }
 
     var loop: EventLoop { state.loop }
-    var isOpen: Bool { closeState == .open }
+    var isOpen: Bool { machine.state == .open }
 
     // MARK: lifecycle
 
@@ -64,7 +61,7 @@ final class WebSocketConnection: ChannelInboundHandler {
         guard context.channel.isActive else {
             // The client left while the upgrade was being answered: nothing was opened.
             finished = true
-            closeState = .closed
+            machine.connectionEnded()
             return
         }
         let session: any MockSession =
@@ -93,7 +90,7 @@ final class WebSocketConnection: ChannelInboundHandler {
         guard !finished else { return }
         finished = true
         closedBy = closedBy ?? who
-        closeState = .closed
+        machine.connectionEnded()
         session?.stop()
         session = nil
         for timer in timers { timer.cancel() }
@@ -108,7 +105,7 @@ final class WebSocketConnection: ChannelInboundHandler {
     /// Runs `body` after `ms` unless the connection has ended by then.
     func schedule(afterMs ms: Int, _ body: @escaping () -> Void) {
         let task = loop.assumeIsolated().scheduleTask(in: .milliseconds(Int64(ms))) { [weak self] in
-            guard let self, self.closeState != .closed else { return }
+            guard let self, !self.finished else { return }
             body()
         }
         timers.append(task)
@@ -131,67 +128,54 @@ final class WebSocketConnection: ChannelInboundHandler {
             context.close(promise: nil)
             return
         }
-        guard closeState == .open else { return }
-        let code: Int
-        switch error {
-        case NIOWebSocketError.invalidFrameLength: code = 1009
-        default: code = 1002
+        let frameTooLarge = (error as? NIOWebSocketError) == .invalidFrameLength
+        if case .close(let code, let reason) = machine.decodingFailed(frameTooLarge: frameTooLarge) {
+            protocolError(code: Int(code), reason)
         }
-        protocolError(code: code, "\(error)")
     }
 
     private func handle(_ frame: WebSocketFrame) {
-        guard closeState == .open || closeState == .closeSent else { return }
-        guard frame.maskKey != nil else { return protocolError(code: 1002, "client frame not masked") }
-        guard !frame.rsv1, !frame.rsv2, !frame.rsv3 else { return protocolError(code: 1002, "reserved bits set") }
-        switch frame.opcode {
-        case .ping:
-            guard closeState == .open else { return }
+        let data = frame.unmaskedData
+        let fields = WebSocketStateMachine.Frame(
+            fin: frame.fin, reservedBitsSet: frame.rsv1 || frame.rsv2 || frame.rsv3,
+            opcode: UInt8(webSocketOpcode: frame.opcode), masked: frame.maskKey != nil)
+        switch data.withUnsafeReadableBytes({ machine.received(fields, payload: $0) }) {
+        case .ignore:
+            break
+        case .deliverText(let message):
+            deliverText(message == .thisFrame ? data : buffer(message))
+        case .deliverBinary(let message):
+            deliverBinary(message == .thisFrame ? data : buffer(message))
+        case .replyPong:
             state.stats.pingsAnswered += 1
-            send(WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData))
-        case .pong:
+            send(WebSocketFrame(fin: true, opcode: .pong, data: data))
+        case .receivedPong:
             state.stats.pongsReceived += 1
-        case .connectionClose:
-            handleClose(frame.unmaskedData)
-        case .text, .binary:
-            guard closeState == .open else { return }
-            guard fragments == nil else { return protocolError(code: 1002, "new message inside a fragmented one") }
-            if frame.fin {
-                deliver(opcode: frame.opcode, frame.unmaskedData)
-            } else {
-                fragmentOpcode = frame.opcode
-                fragments = frame.unmaskedData
-            }
-        case .continuation:
-            guard closeState == .open else { return }
-            guard var buffer = fragments else { return protocolError(code: 1002, "continuation without a message") }
-            var more = frame.unmaskedData
-            guard buffer.readableBytes + more.readableBytes <= Self.maxMessageBytes else {
-                fragments = nil
-                return protocolError(code: 1009, "message larger than \(Self.maxMessageBytes) bytes")
-            }
-            buffer.writeBuffer(&more)
-            if frame.fin {
-                fragments = nil
-                deliver(opcode: fragmentOpcode, buffer)
-            } else {
-                fragments = buffer
-            }
-        default:
-            protocolError(code: 1002, "unknown opcode \(frame.opcode)")
+        case .peerClosed(let code, let reason):
+            peerClosed(code: code == 1005 ? nil : Int(code), reason: reason)
+        case .closeAcknowledged:
+            // The answer to our close: the handshake is complete.
+            closeTCP()
+        case .close(let code, let reason):
+            protocolError(code: Int(code), reason)
         }
     }
 
-    private func deliver(opcode: WebSocketOpcode, _ buffer: ByteBuffer) {
+    private func buffer(_ message: WebSocketStateMachine.Message) -> ByteBuffer {
+        guard case .assembled(let bytes) = message, let context else { return ByteBuffer() }
+        return context.channel.allocator.buffer(bytes: bytes)
+    }
+
+    private func deliverBinary(_ buffer: ByteBuffer) {
         guard let session else { return }
-        if opcode == .binary {
-            state.stats.binaryFramesReceived += 1
-            session.receivedBinary(buffer)
-            return
-        }
-        guard let text = String(validating: buffer.readableBytesView, as: UTF8.self) else {
-            return protocolError(code: 1007, "text frame is not valid UTF-8")
-        }
+        state.stats.binaryFramesReceived += 1
+        session.receivedBinary(buffer)
+    }
+
+    /// A text message, already checked to be UTF-8 by the machine.
+    private func deliverText(_ buffer: ByteBuffer) {
+        guard let session else { return }
+        let text = String(decoding: buffer.readableBytesView, as: UTF8.self)
         do {
             let event = try JSONParser.parse(text)
             state.stats.eventsReceived += 1
@@ -214,47 +198,30 @@ final class WebSocketConnection: ChannelInboundHandler {
         state.recorder?.receivedPCM(number, bytes)
     }
 
-    private func handleClose(_ payload: ByteBuffer) {
-        var code: Int?
-        var reason = ""
-        switch WebSocketClose.parse(Array(payload.readableBytesView)) {
-        case .noStatus: break
-        case .status(let received, let text):
-            code = Int(received)
-            reason = text
-        case .violation(let answer, let message):
-            return protocolError(code: Int(answer), message)
-        }
-        switch closeState {
-        case .closeSent:
-            // The answer to our close: the handshake is complete.
-            closeTCP()
-        case .open:
-            closeState = .closeReceived
-            closedBy = closedBy ?? "client"
-            closeCode = code
-            closeReason = reason
-            session?.stop()
-            var answer = context?.channel.allocator.buffer(capacity: 2) ?? ByteBuffer()
-            if let code { answer.writeInteger(UInt16(code)) }
-            writeDirect(WebSocketFrame(fin: true, opcode: .connectionClose, data: answer), thenClose: true)
-        case .closeReceived, .closed:
-            break
-        }
+    /// The client started the closing handshake: answer with its code (none if it gave none)
+    /// and close TCP once the answer is written.
+    private func peerClosed(code: Int?, reason: String) {
+        closedBy = closedBy ?? "client"
+        closeCode = code
+        closeReason = reason
+        session?.stop()
+        var answer = context?.channel.allocator.buffer(capacity: 2) ?? ByteBuffer()
+        if let code { answer.writeInteger(UInt16(code)) }
+        writeDirect(WebSocketFrame(fin: true, opcode: .connectionClose, data: answer), thenClose: true)
     }
 
+    /// The machine has already moved to closing; this sends its close frame.
     private func protocolError(code: Int, _ message: String) {
         state.stats.protocolErrors += 1
         Log.info("conn \(number): protocol error: \(message)")
-        fragments = nil
-        sendClose(code: code, reason: message)
+        startClosing(code: code, reason: message)
     }
 
     // MARK: outbound
 
     /// Sends a frame now, or holds it while stalled. Data frames are dropped once closing.
     func send(_ frame: WebSocketFrame) {
-        guard closeState == .open, context != nil else { return }
+        guard isOpen, context != nil else { return }
         if isStalled {
             heldOutbound.append(frame)
         } else {
@@ -293,8 +260,13 @@ final class WebSocketConnection: ChannelInboundHandler {
     /// Starts the closing handshake with `code`; TCP closes when the peer answers, or after
     /// `closeAnswerTimeout`.
     func sendClose(code: Int, reason: String) {
-        guard closeState == .open, let context else { return }
-        closeState = .closeSent
+        guard isOpen, context != nil else { return }
+        machine.sentClose()
+        startClosing(code: code, reason: reason)
+    }
+
+    private func startClosing(code: Int, reason: String) {
+        guard let context else { return }
         closedBy = closedBy ?? "server"
         closeCode = code
         closeReason = reason
@@ -307,7 +279,7 @@ final class WebSocketConnection: ChannelInboundHandler {
 
     /// Closes TCP at once, no close frame; with `reset`, an RST instead of a FIN.
     func drop(reset: Bool) {
-        guard closeState != .closed, let context else { return }
+        guard !finished, let context else { return }
         closedBy = closedBy ?? "drop"
         if reset, let provider = context.channel as? SocketOptionProvider {
             // SO_LINGER with a zero timeout turns close(2) into an RST.
@@ -321,7 +293,7 @@ final class WebSocketConnection: ChannelInboundHandler {
 
     /// Stops reading, answering and sending, keeping TCP open; `seconds` 0 means until `unstall`.
     func stall(seconds: Double) {
-        guard closeState == .open, let context else { return }
+        guard isOpen, let context else { return }
         unstallTimer?.cancel()
         unstallTimer = nil
         if !isStalled {
@@ -346,7 +318,7 @@ final class WebSocketConnection: ChannelInboundHandler {
         context.read()
         let outbound = heldOutbound
         heldOutbound.removeAll()
-        for frame in outbound where closeState == .open { context.write(wrapOutboundOut(frame), promise: nil) }
+        for frame in outbound where isOpen { context.write(wrapOutboundOut(frame), promise: nil) }
         context.flush()
         while !isStalled, !heldInbound.isEmpty {
             handle(heldInbound.removeFirst())
@@ -356,7 +328,7 @@ final class WebSocketConnection: ChannelInboundHandler {
 
     /// Malformed frames: text that is not JSON, text that is not UTF-8, an unknown event type.
     func sendGarbage() {
-        guard let context, closeState == .open else { return }
+        guard let context, isOpen else { return }
         sendText("{\"type\": \"mock.garbage\", this is not json")
         var invalid = context.channel.allocator.buffer(capacity: 8)
         invalid.writeBytes([0x7B, 0x22, 0xC3, 0x28, 0xFF, 0xFE, 0x22, 0x7D])  // {"\xC3(\xFF\xFE"}

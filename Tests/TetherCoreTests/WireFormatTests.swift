@@ -18,28 +18,12 @@ import Testing
         #expect(Base64.decode("Zg===") == nil)
     }
 
-    @Test func sha1AndWebSocketAccept() {
-        let hex = SHA1.hash(Array("abc".utf8)).map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
-        #expect(hex == "a9993e364706816aba3e25717850c26c9cd0d89d")
-        // RFC 6455 §1.3's example.
-        #expect(WebSocketHandshake.expectedAccept(forKey: "dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
-    }
-
-    @Test func handshakeRequestAndResponses() {
-        let url = UpstreamURL.parse("wss://api.example.com/v1/realtime?model=m")!
-        let (request, key) = WebSocketHandshake.request(url: url, nonce: Array(repeating: 1, count: 16), headers: [HTTPHeader(name: "Authorization", value: "Bearer k")])
-        #expect(request.hasPrefix("GET /v1/realtime?model=m HTTP/1.1\r\nHost: api.example.com\r\n"))
-        #expect(request.contains("Sec-WebSocket-Key: \(key)\r\n"))
-        #expect(request.hasSuffix("Authorization: Bearer k\r\n\r\n"))
-        let accept = WebSocketHandshake.expectedAccept(forKey: key)
-        let ok = Array("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: \(accept)\r\n\r\n".utf8) + [0x81, 0x00]
-        #expect(WebSocketHandshake.evaluate(response: ok, key: key) == .upgraded(headLength: ok.count - 2))
-        #expect(WebSocketHandshake.evaluate(response: Array(ok.prefix(20)), key: key) == .incomplete)
-        let refused = Array("HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n".utf8)
-        #expect(WebSocketHandshake.evaluate(response: refused, key: key) == .refused(status: 401, reason: "Unauthorized"))
-        let wrongKey = Array("HTTP/1.1 101 OK\r\nUpgrade: websocket\r\nConnection: upgrade\r\nSec-WebSocket-Accept: nope\r\n\r\n".utf8)
-        #expect(WebSocketHandshake.evaluate(response: wrongKey, key: key) == .invalid("Sec-WebSocket-Accept does not match the key"))
-        #expect(WebSocketHandshake.evaluate(response: Array(repeating: 65, count: 20_000), key: key) == .invalid("response head larger than 16 KiB"))
+    @Test func hostHeaderOfTheUpgradeRequest() {
+        #expect(UpstreamURL.parse("wss://api.example.com/v1/realtime?model=m")?.hostHeader == "api.example.com")
+        #expect(UpstreamURL.parse("ws://127.0.0.1:8080/pcm")?.hostHeader == "127.0.0.1:8080")
+        #expect(UpstreamURL.parse("ws://[::1]:80/pcm")?.hostHeader == "[::1]")
+        #expect(UpstreamURL.parse("wss://[fe80::1]:8443/")?.hostHeader == "[fe80::1]:8443")
+        #expect(UpstreamURL.parse("wss://[fe80::1]:8443/x")?.description == "wss://[fe80::1]:8443/x")
     }
 
     @Test func openAIDialectShapesAndDecoding() throws {

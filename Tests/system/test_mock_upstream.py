@@ -542,21 +542,58 @@ def test_slow_handshake(mock):
         assert time.monotonic() - opened >= 0.45
 
 
-def test_unmasked_client_frame_is_a_protocol_error(mock):
+def raw_websocket(mock, path="/pcm"):
+    """A socket upgraded by hand, so a test can send frames no client library would."""
     s = socket.create_connection(("127.0.0.1", mock.port), timeout=5)
     key = base64.b64encode(os.urandom(16)).decode()
-    s.sendall((f"GET /pcm HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    s.sendall((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
     response = b""
     while b"\r\n\r\n" not in response:
         response += s.recv(4096)
     assert response.startswith(b"HTTP/1.1 101")
+    return s
+
+
+def read_close_code(s):
+    """Reads the server's frames until its close frame; returns the close code."""
+    data = b""
+    while True:
+        while len(data) < 2 or len(data) < 2 + (data[1] & 0x7F):
+            chunk = s.recv(4096)
+            assert chunk, "closed without a close frame"
+            data += chunk
+        n = data[1] & 0x7F
+        assert n < 126, "no large frames expected here"
+        if data[0] == 0x88:
+            return struct.unpack(">H", data[2:4])[0]
+        data = data[2 + n:]
+
+
+def masked(opcode, payload, fin=True):
+    mask = os.urandom(4)
+    head = bytes([(0x80 if fin else 0) | opcode])
+    n = len(payload)
+    head += bytes([0x80 | n]) if n < 126 else bytes([0x80 | 126]) + struct.pack(">H", n)
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def test_unmasked_client_frame_is_a_protocol_error(mock):
+    s = raw_websocket(mock)
     s.sendall(b"\x81\x02hi")  # unmasked text frame
-    frame = s.recv(4096)
-    while len(frame) < 4:
-        frame += s.recv(4096)
-    assert frame[0] == 0x88  # close
-    assert struct.unpack(">H", frame[2:4])[0] == 1002
+    assert read_close_code(s) == 1002
+    s.close()
+    wait_for(lambda: mock.status()["protocol_errors"] == 1, what="protocol error counted")
+
+
+@pytest.mark.parametrize("frame", [masked(9, b"x" * 126), masked(9, b"ping", fin=False), masked(8, b"\x03\xed")],
+                         ids=["ping over 125 bytes", "fragmented ping", "close code 1005"])
+def test_malformed_control_frames_are_protocol_errors(mock, frame):
+    # The same rules as tetherd's client end (one state machine): a control frame is at most
+    # 125 bytes and never fragmented, and 1005 is never sent on the wire.
+    s = raw_websocket(mock)
+    s.sendall(frame)
+    assert read_close_code(s) == 1002
     s.close()
     wait_for(lambda: mock.status()["protocol_errors"] == 1, what="protocol error counted")
 

@@ -200,9 +200,13 @@ public struct UpstreamURL: Sendable, Equatable, CustomStringConvertible {
     }
 
     public var description: String {
-        let scheme = secure ? "wss" : "ws"
-        let defaultPort = secure ? 443 : 80
+        "\(secure ? "wss" : "ws")://\(hostHeader)\(target)"
+    }
+
+    /// The authority as the Host header carries it (RFC 7230 5.4): an IPv6 literal in
+    /// brackets, the port only when it is not the scheme's default.
+    public var hostHeader: String {
         let hostPart = host.contains(":") ? "[\(host)]" : host
-        return port == defaultPort ? "\(scheme)://\(hostPart)\(target)" : "\(scheme)://\(hostPart):\(port)\(target)"
+        return port == (secure ? 443 : 80) ? hostPart : "\(hostPart):\(port)"
     }
 }

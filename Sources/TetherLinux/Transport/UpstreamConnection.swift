@@ -86,10 +86,8 @@ final class UpstreamConnection: WebSocketFrameSink {
         handshakeTimer = loop.scheduleTask(in: .nanoseconds(settings.handshakeTimeout.nanoseconds)) {
             me.value.fail(ConnectionFailure(.network, "handshake timed out after \(DurationText.format(me.value.settings.handshakeTimeout))"))
         }
-        var nonce = [UInt8](repeating: 0, count: 16)
-        var rng = SystemRandomNumberGenerator()
-        for i in 0..<16 { nonce[i] = rng.next() }
-        let (request, key) = WebSocketHandshake.request(url: settings.url, nonce: nonce, headers: settings.headers)
+        let request = WebSocketClientUpgrade.requestHead(url: settings.url, headers: settings.headers)
+        let maxMessageBytes = settings.maxMessageBytes
         let tls = settings.tls
         let url = settings.url
         let bootstrap = ClientBootstrap(group: loop)
@@ -105,14 +103,23 @@ final class UpstreamConnection: WebSocketFrameSink {
                         let isIP = (try? SocketAddress(ipAddress: url.host, port: 0)) != nil
                         try sync.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: isIP ? nil : url.host))
                     }
-                    let handshake = WebSocketHandshakeHandler(
-                        request: request, key: key,
-                        onUpgraded: { context, leftover in me.value.upgraded(context: context, leftover: leftover) },
-                        onRefused: { failure in me.value.fail(failure) })
-                    try sync.addHandler(handshake)
+                    // In front of the HTTP handlers, so TLS and socket errors of the upgrade
+                    // phase arrive with their reason intact; the frame handler takes over after.
                     try sync.addHandler(ConnectionEventsHandler(
                         onInactive: { me.value.channelWentInactive() },
-                        onError: { error in me.value.fail(ConnectionFailure(.transport, Self.describe(error))) }))
+                        onError: { error in me.value.fail(ConnectionFailure(.transport, Self.describe(error))) }),
+                        name: Self.eventsHandlerName)
+                    let upgraded = try WebSocketClientUpgrade.configure(
+                        sync, request: request, maxMessageBytes: maxMessageBytes,
+                        upgraded: { channel in try me.value.installFrameHandler(channel) },
+                        refused: { failure in me.value.fail(failure) })
+                    upgraded.whenComplete { result in
+                        switch result {
+                        case .success(true): me.value.upgradeDone()
+                        case .success(false): break  // refused: UpgradeRefusalHandler reports the status
+                        case .failure(let error): me.value.fail(ConnectionFailure(.transport, "upgrade failed: \(error)"))
+                        }
+                    }
                 }
             }
         // An address literal needs no resolver (and no Happy Eyeballs delays); a name does.
@@ -139,23 +146,24 @@ final class UpstreamConnection: WebSocketFrameSink {
         }
     }
 
-    private func upgraded(context: ChannelHandlerContext, leftover: ByteBuffer) {
+    static let eventsHandlerName = "tether.connection-events"
+
+    /// A 101 with the right key: the frame handler goes in behind NIO's frame codec and takes
+    /// over the reports of inactivity and errors. Runs while the upgrader still holds any bytes
+    /// that came after the head; they reach the frame handler next.
+    private func installFrameHandler(_ channel: any Channel) throws {
         guard phase == .upgrading || phase == .connecting else { return }
+        let pipeline = channel.pipeline.syncOperations
+        try pipeline.addHandler(WebSocketFrameHandler(sink: self, maxMessageBytes: settings.maxMessageBytes))
+        pipeline.removeHandler(name: Self.eventsHandlerName, promise: nil)
         phase = .open
         timeline.upgraded = MonoClock.now()
-        let pipeline = context.pipeline.syncOperations
-        do {
-            try pipeline.addHandlers(
-                [ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: settings.maxMessageBytes)),
-                 WebSocketFrameEncoder(),
-                 WebSocketFrameHandler(sink: self, maxMessageBytes: settings.maxMessageBytes)],
-                position: .after(context.handler))
-            if leftover.readableBytes > 0 { context.fireChannelRead(NIOAny(leftover)) }
-            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
-        } catch {
-            fail(ConnectionFailure(.transport, "cannot set up the WebSocket pipeline: \(error)"))
-            return
-        }
+    }
+
+    /// The upgrader is done and passes writes on (during the upgrade it refuses them), so the
+    /// session may send now; frames that came with the 101 are delivered right after this.
+    private func upgradeDone() {
+        guard phase == .open else { return }
         owner?.connectionUpgraded(self)
     }
 
@@ -441,6 +449,11 @@ final class UpstreamConnection: WebSocketFrameSink {
             channel.writeAndFlush(frame, promise: nil)
         }
         fail(.closed(code: code, reason: reason))
+    }
+
+    func webSocketCloseAcknowledged() {
+        // The answer to our close (after a violation, the frame handler closes TCP itself).
+        if phase == .closing { teardown() }
     }
 
     func webSocketViolation(code: UInt16, reason: String) {

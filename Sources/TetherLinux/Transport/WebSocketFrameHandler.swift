@@ -9,6 +9,8 @@ protocol WebSocketFrameSink: AnyObject {
     func webSocketReceived(pong payload: [UInt8])
     /// The peer sent a close frame (code 1005 when it gave none).
     func webSocketPeerClosed(code: UInt16, reason: String)
+    /// The peer answered the close frame we sent.
+    func webSocketCloseAcknowledged()
     /// We broke the connection over a protocol violation, with this close code.
     func webSocketViolation(code: UInt16, reason: String)
     func webSocketWritabilityChanged(_ writable: Bool)
@@ -16,102 +18,68 @@ protocol WebSocketFrameSink: AnyObject {
     func webSocketError(_ error: any Error)
 }
 
-/// The client end of RFC 6455 after the upgrade: reassembles fragmented messages up to a
-/// size limit, checks that text is UTF-8 and control frames are well-formed, answers pings,
-/// and masks everything it sends. Violations close the connection with the matching code
-/// (1002 protocol error, 1007 invalid text, 1009 too big) and are counted by the sink.
+/// The client end of RFC 6455 after the upgrade, as the I/O around `WebSocketStateMachine`
+/// (which the mock brain's server end drives too): every frame goes through the machine and
+/// this handler does what it says: hands messages to the sink, answers pings, masks what it
+/// sends. Violations close with the machine's code (1002, 1007, 1009); the sink counts them.
 final class WebSocketFrameHandler: ChannelDuplexHandler {
     typealias InboundIn = WebSocketFrame
     typealias OutboundIn = WebSocketFrame
     typealias OutboundOut = WebSocketFrame
 
+    /// How long a connection we broke keeps draining the peer's data before it closes anyway.
+    static let drainTimeout = TimeAmount.seconds(1)
+
     private weak var sink: (any WebSocketFrameSink)?
-    private let maxMessageBytes: Int
-    private var fragments: [UInt8] = []
-    private var fragmentOpcode: WebSocketOpcode?
-    private var broken = false
+    private var machine: WebSocketStateMachine
 
     init(sink: any WebSocketFrameSink, maxMessageBytes: Int) {
         self.sink = sink
-        self.maxMessageBytes = maxMessageBytes
+        machine = WebSocketStateMachine(role: .client, maxMessageBytes: maxMessageBytes)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !broken else { return }
         let frame = unwrapInboundIn(data)
-        if frame.rsv1 || frame.rsv2 || frame.rsv3 {
-            return violate(context, 1002, "reserved bits set without an extension")
-        }
-        if frame.maskKey != nil {
-            return violate(context, 1002, "masked frame from the server")
-        }
-        switch frame.opcode {
-        case .ping, .pong, .connectionClose:
-            guard frame.fin, frame.length <= 125 else { return violate(context, 1002, "malformed control frame") }
-            var data = frame.data
-            let payload = data.readBytes(length: data.readableBytes) ?? []
-            handleControl(context, frame.opcode, payload)
-        case .text, .binary:
-            guard fragmentOpcode == nil else { return violate(context, 1002, "new message inside a fragmented one") }
-            if frame.fin {
-                deliver(context, frame.opcode, frameBytes(frame))
-            } else {
-                fragmentOpcode = frame.opcode
-                fragments = frameBytes(frame)
-            }
-        case .continuation:
-            guard let opcode = fragmentOpcode else { return violate(context, 1002, "continuation without a message") }
-            guard fragments.count + frame.length <= maxMessageBytes else {
-                return violate(context, 1009, "message larger than \(maxMessageBytes) bytes")
-            }
-            fragments.append(contentsOf: frameBytes(frame))
-            if frame.fin {
-                let message = fragments
-                fragments = []
-                fragmentOpcode = nil
-                deliver(context, opcode, message)
-            }
-        default:
-            violate(context, 1002, "unknown opcode")
+        let fields = WebSocketStateMachine.Frame(
+            fin: frame.fin, reservedBitsSet: frame.rsv1 || frame.rsv2 || frame.rsv3,
+            opcode: UInt8(webSocketOpcode: frame.opcode), masked: frame.maskKey != nil)
+        let action = frame.data.withUnsafeReadableBytes { machine.received(fields, payload: $0) }
+        switch action {
+        case .ignore:
+            break
+        case .deliverText(let message):
+            sink?.webSocketReceived(text: bytes(of: message, frame))
+        case .deliverBinary(let message):
+            sink?.webSocketReceived(binary: bytes(of: message, frame))
+        case .replyPong:
+            // The ping's payload buffer goes back out as is; the encoder masks it.
+            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, maskKey: .random(), data: frame.data)), promise: nil)
+        case .receivedPong:
+            sink?.webSocketReceived(pong: bytes(of: .thisFrame, frame))
+        case .peerClosed(let code, let reason):
+            sink?.webSocketPeerClosed(code: code, reason: reason)
+        case .closeAcknowledged:
+            sink?.webSocketCloseAcknowledged()
+        case .close(let code, let reason):
+            violate(context, code, reason)
         }
     }
 
-    private func frameBytes(_ frame: WebSocketFrame) -> [UInt8] {
-        var data = frame.data
-        return data.readBytes(length: data.readableBytes) ?? []
-    }
-
-    private func deliver(_ context: ChannelHandlerContext, _ opcode: WebSocketOpcode, _ bytes: [UInt8]) {
-        if opcode == .text {
-            guard String(validating: bytes, as: UTF8.self) != nil else {
-                return violate(context, 1007, "text message is not valid UTF-8")
-            }
-            sink?.webSocketReceived(text: bytes)
-        } else {
-            sink?.webSocketReceived(binary: bytes)
+    private func bytes(of message: WebSocketStateMachine.Message, _ frame: WebSocketFrame) -> [UInt8] {
+        switch message {
+        case .thisFrame: frame.data.getBytes(at: frame.data.readerIndex, length: frame.data.readableBytes) ?? []
+        case .assembled(let bytes): bytes
         }
     }
 
-    private func handleControl(_ context: ChannelHandlerContext, _ opcode: WebSocketOpcode, _ payload: [UInt8]) {
-        switch opcode {
-        case .ping:
-            var buffer = context.channel.allocator.buffer(capacity: payload.count)
-            buffer.writeBytes(payload)
-            context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, maskKey: .random(), data: buffer)), promise: nil)
-        case .pong:
-            sink?.webSocketReceived(pong: payload)
-        default:
-            switch WebSocketClose.parse(payload) {
-            case .noStatus: sink?.webSocketPeerClosed(code: 1005, reason: "")
-            case .status(let code, let reason): sink?.webSocketPeerClosed(code: code, reason: reason)
-            case .violation(let code, let message): violate(context, code, message)
-            }
-        }
+    /// Close frames sent by the connection (on purpose, or answering the peer's) pass here, so
+    /// the machine knows the closing handshake has begun.
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if unwrapOutboundIn(data).opcode == .connectionClose { machine.sentClose() }
+        context.write(data, promise: promise)
     }
 
     private func violate(_ context: ChannelHandlerContext, _ code: UInt16, _ reason: String) {
-        guard !broken else { return }
-        broken = true
         // The sink hears of it first (and leaves the channel to us); then the close frame goes
         // out, and TCP closes once it is written.
         sink?.webSocketViolation(code: code, reason: reason)
@@ -123,7 +91,7 @@ final class WebSocketFrameHandler: ChannelDuplexHandler {
             // can destroy our close frame before the peer has read it (the fuzzing peer lost
             // about one close code in a hundred that way).
             channel.close(mode: .output, promise: nil)
-            channel.eventLoop.scheduleTask(in: .seconds(1)) { channel.close(promise: nil) }
+            channel.eventLoop.scheduleTask(in: Self.drainTimeout) { channel.close(promise: nil) }
         }
     }
 
@@ -138,16 +106,18 @@ final class WebSocketFrameHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        machine.connectionEnded()
         sink?.webSocketInactive()
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        if let error = error as? NIOWebSocketError, !broken {
-            switch error {
-            case .invalidFrameLength: return violate(context, 1009, "frame larger than \(maxMessageBytes) bytes")
-            default: return violate(context, 1002, "invalid frame")
+        if let error = error as? NIOWebSocketError {
+            // The decoder gave up on the stream: a violation while open, nothing once closing.
+            if case .close(let code, let reason) = machine.decodingFailed(frameTooLarge: error == .invalidFrameLength) {
+                violate(context, code, reason)
             }
+            return
         }
         sink?.webSocketError(error)
         context.close(promise: nil)

@@ -1,0 +1,4 @@
+/// The version tetherd and tetherctl report (`--version`, `status.version`, User-Agent).
+public enum TetherVersion {
+    public static let current = "0.1.0"
+}
