@@ -205,14 +205,19 @@ struct NetworkMonitorNetnsTests {
         try outcome.get()
     }
 
+    /// A monitor of the rig's namespace with default settings that nobody listens to.
+    static func startedQuietMonitor(in rig: NetnsRig, health: HealthRegistry) throws -> NetworkMonitor {
+        let monitor = NetworkMonitor(config: NetworkConfig(), bus: EventBus(), health: health, heartbeatInterval: heartbeatInterval,
+                                     openSocket: { try rig.openNetlinkSocket() }, onChange: { _, _ in })
+        try monitor.start()
+        return monitor
+    }
+
     @Test func beatsWhileIdleAndStopsPromptly() async throws {
         let rig = try NetnsRig()
         defer { rig.destroy() }
         let health = HealthRegistry()
-        let monitor = NetworkMonitor(config: NetworkConfig(), bus: EventBus(), health: health,
-                                     heartbeatInterval: Self.heartbeatInterval,
-                                     openSocket: { try rig.openNetlinkSocket() }, onChange: { _, _ in })
-        try monitor.start()
+        let monitor = try Self.startedQuietMonitor(in: rig, health: health)
         #expect(health.loops == [NetworkMonitor.loopName])
         #expect(ChangeRecorder.eventually { monitor.isReady })
         // An empty namespace: nothing happens on netlink, yet the loop must keep proving
@@ -235,10 +240,7 @@ struct NetworkMonitorNetnsTests {
         let rig = try NetnsRig()
         defer { rig.destroy() }
         let health = HealthRegistry()
-        let monitor = NetworkMonitor(config: NetworkConfig(), bus: EventBus(), health: health,
-                                     heartbeatInterval: Self.heartbeatInterval,
-                                     openSocket: { try rig.openNetlinkSocket() }, onChange: { _, _ in })
-        try monitor.start()
+        let monitor = try Self.startedQuietMonitor(in: rig, health: health)
         #expect(ChangeRecorder.eventually { monitor.isReady })
         #expect(monitor.injectSocketFault())
         // Not ridden out by reopening: the descriptor is not ours any more.
