@@ -61,7 +61,8 @@ struct TetherDaemon {
         let events = EventBus()
         let health = HealthRegistry()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        // One thread for blocking work the concurrency pool must not do (a reload's file reads).
+        // One thread for work neither the concurrency pool nor the event loop should do: a
+        // reload's file reads and TLS set-up, parsing an upstream message too big for the loop.
         let blockingPool = NIOThreadPool(numberOfThreads: 1)
         blockingPool.start()
 
@@ -74,8 +75,8 @@ struct TetherDaemon {
                                 heartbeatInterval: timing.heartbeatInterval) { frame in
             uplink.captured(frame)
         }
-        let session = SessionService(settings: sessionSettings, uplink: uplink, audio: audio, loop: sessionLoop, events: events,
-                                     health: health, heartbeatInterval: timing.heartbeatInterval, logger: Logger(label: "session"))
+        let session = SessionService(settings: sessionSettings, uplink: uplink, audio: audio, loop: sessionLoop,
+                                     blockingPool: blockingPool, events: events, health: health, heartbeatInterval: timing.heartbeatInterval, logger: Logger(label: "session"))
         let supervisor = Supervisor(configPath: path, configIsExplicit: config != nil, environment: environment, initial: loaded,
                                     notifier: notifier, levelSwitch: levelSwitch, events: events, health: health,
                                     blockingPool: blockingPool, logger: Logger(label: "supervisor"))

@@ -1,4 +1,5 @@
 import NIOCore
+import NIOPosix
 import TetherCore
 
 /// How a connection attempt of the machine becomes a link: credentials first (a token
@@ -25,10 +26,7 @@ extension SessionDriver {
         case .failure(let failure):
             // The attempt may have been abandoned while credentials were fetched.
             guard machine.attemptGeneration == generation else { return }
-            let repeated = lastError == failure.detail
-            lastError = failure.detail
-            logger.log(level: repeated ? .debug : .warning, "no credentials for the upstream: \(failure.detail)",
-                       metadata: ["generation": "\(generation)"])
+            recordFailure(failure, "no credentials for the upstream", generation: generation)
             perform(machine.failed(generation: generation, failure, now: MonoClock.now(), random: .random(in: 0..<1)))
         }
     }
@@ -42,7 +40,8 @@ extension SessionDriver {
             url: upstream.url, headers: headers, tls: settings.tls,
             connectTimeout: upstream.connectTimeout, handshakeTimeout: upstream.handshakeTimeout,
             pingInterval: upstream.pingInterval, maxMessageBytes: upstream.maxFrameBytes)
-        let connection = UpstreamConnection(generation: generation, loop: loop, settings: connectionSettings, owner: self)
+        let connection = UpstreamConnection(generation: generation, loop: loop, settings: connectionSettings,
+                                            parsingPool: blockingPool, owner: self)
         links.add(UpstreamLink(connection: connection,
                                dialect: UpstreamDialects.make(upstream.protocolKind, session: upstream.session, rate: settings.rate)))
         connection.start()

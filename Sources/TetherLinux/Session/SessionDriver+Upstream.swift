@@ -36,10 +36,7 @@ extension SessionDriver: UpstreamConnectionOwner {
         guard links.remove(connection) else { return }
         let generation = connection.generation
         linkEnded(generation)
-        // The same failure again and again (a long outage) is logged once, then at debug.
-        let repeated = lastError == failure.detail
-        lastError = failure.detail
-        logger.log(level: repeated ? .debug : .warning, "upstream connection ended: \(failure.detail)", metadata: ["generation": "\(generation)"])
+        recordFailure(failure, "upstream connection ended", generation: generation)
         // A refused attempt (401/403 on the upgrade) means the credential it presented is no
         // good: a cached token must not be offered again.
         if failure.kind == .refused && machine.attemptGeneration == generation { settings.credentials.upstreamRefused() }

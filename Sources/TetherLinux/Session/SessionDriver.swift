@@ -1,6 +1,7 @@
 import Dispatch
 import Logging
 import NIOCore
+import NIOPosix
 import TetherCore
 
 /// The session on its event loop: runs `SessionMachine` and performs what it decides on the
@@ -10,6 +11,7 @@ import TetherCore
 /// `NIOLoopBoundBox`, which is what confines it there.
 final class SessionDriver {
     let loop: any EventLoop
+    let blockingPool: NIOThreadPool
     let uplink: UplinkStage
     let audio: (any SessionAudio)?
     let events: EventBus
@@ -31,10 +33,11 @@ final class SessionDriver {
     /// Why the session last failed or what the brain last complained about, for status.
     var lastError: String?
 
-    init(settings: SessionSettings, loop: any EventLoop, uplink: UplinkStage, audio: (any SessionAudio)?, events: EventBus,
+    init(settings: SessionSettings, loop: any EventLoop, blockingPool: NIOThreadPool, uplink: UplinkStage, audio: (any SessionAudio)?, events: EventBus,
          heartbeat: Heartbeat, heartbeatInterval: Duration, snapshot: SessionSnapshotStore, logger: Logger) {
         self.settings = settings
         self.loop = loop
+        self.blockingPool = blockingPool
         self.uplink = uplink
         self.audio = audio
         self.events = events
@@ -173,6 +176,14 @@ final class SessionDriver {
     func linkEnded(_ generation: UInt64) {
         uplink.connectionEnded(generation)
         tools.generationEnded(generation)
+    }
+
+    /// Keeps `failure` as the last error and logs it: the same failure again and again (a long
+    /// outage) is logged once, then at debug.
+    func recordFailure(_ failure: ConnectionFailure, _ what: String, generation: UInt64) {
+        let repeated = lastError == failure.detail
+        lastError = failure.detail
+        logger.log(level: repeated ? .debug : .warning, "\(what): \(failure.detail)", metadata: ["generation": "\(generation)"])
     }
 
     private func publish(_ event: SessionEvent) {

@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import NIOPosix
 import TetherCore
 
 /// The upstream session, as the rest of tetherd sees it. Mic audio reaches it through the
@@ -12,14 +13,15 @@ public final class SessionService: Sendable {
     private let snapshot: SessionSnapshotStore
     private let driver: NIOLoopBoundBox<SessionDriver>
 
+    /// `blockingPool` parses upstream messages too big to parse on the loop.
     public init(settings: SessionSettings, uplink: UplinkStage, audio: (any SessionAudio)?, loop: any EventLoop,
-                events: EventBus, health: HealthRegistry, heartbeatInterval: Duration, logger: Logger) {
+                blockingPool: NIOThreadPool, events: EventBus, health: HealthRegistry, heartbeatInterval: Duration, logger: Logger) {
         self.loop = loop
         self.uplink = uplink
         let snapshot = SessionSnapshotStore(protocolName: settings.upstream.protocolKind.rawValue)
         self.snapshot = snapshot
         self.driver = .makeBoxSendingValue(
-            SessionDriver(settings: settings, loop: loop, uplink: uplink, audio: audio, events: events,
+            SessionDriver(settings: settings, loop: loop, blockingPool: blockingPool, uplink: uplink, audio: audio, events: events,
                           heartbeat: health.register("session"), heartbeatInterval: heartbeatInterval,
                           snapshot: snapshot, logger: logger),
             eventLoop: loop)

@@ -41,6 +41,8 @@ final class UpstreamConnection: WebSocketFrameSink {
     let generation: UInt64
     let loop: any EventLoop
     private let settings: UpstreamConnectionSettings
+    /// Where text messages too big for the loop are parsed (`InboundMessageQueue`).
+    private let parsingPool: NIOThreadPool
     private weak var owner: (any UpstreamConnectionOwner)?
     private(set) var phase = Phase.connecting
     private var channel: (any Channel)?
@@ -66,9 +68,11 @@ final class UpstreamConnection: WebSocketFrameSink {
     private(set) var timeline = ConnectTimeline()
     private var maskingKeys = MaskingKeys()
 
-    init(generation: UInt64, loop: any EventLoop, settings: UpstreamConnectionSettings, owner: any UpstreamConnectionOwner) {
+    init(generation: UInt64, loop: any EventLoop, settings: UpstreamConnectionSettings, parsingPool: NIOThreadPool,
+         owner: any UpstreamConnectionOwner) {
         self.generation = generation
         self.loop = loop
+        self.parsingPool = parsingPool
         self.settings = settings
         self.owner = owner
         self.pings = PingTracker(interval: settings.pingInterval)
@@ -396,7 +400,7 @@ final class UpstreamConnection: WebSocketFrameSink {
             // buffers, and the brain feels TCP back-pressure instead.
             updateReading()
             let me = NIOLoopBound(self, eventLoop: loop)
-            NIOThreadPool.singleton.runIfActive(eventLoop: loop) { InboundMessageQueue.parse(bytes) }
+            parsingPool.runIfActive(eventLoop: loop) { InboundMessageQueue.parse(bytes) }
                 .whenComplete { result in
                     // The pool refuses work only while the process shuts down: parse here then.
                     let parsed = (try? result.get()) ?? InboundMessageQueue.parse(bytes)
@@ -433,12 +437,9 @@ final class UpstreamConnection: WebSocketFrameSink {
         }
     }
 
+    /// The peer began the closing handshake (the answer to a close of ours arrives as
+    /// `webSocketCloseAcknowledged`: the frame handler's machine tells the two apart).
     func webSocketPeerClosed(code: UInt16, reason: String) {
-        if phase == .closing {
-            // The answer to our close: the handshake is complete.
-            teardown()
-            return
-        }
         if phase == .open, !inbound.isEmpty {
             peerCloseBehindMessages = (code, reason)
             return
