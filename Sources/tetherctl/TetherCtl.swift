@@ -6,51 +6,60 @@ import TetherCore
 /// command line.
 @main
 enum TetherCtl {
-    /// A command of `tetherctl`: its place on the command line and the request it sends.
+    /// A command of `tetherctl`: its place on the command line and what it does.
     struct Command: Sendable {
         var spec: CommandSpec
-        /// The control request, or nil for `status` and `events`, which do more than one line.
-        var request: (@Sendable (ParsedCommandLine) throws(CommandLineError) -> JSONObject)?
+        var run: @Sendable (Connection, ParsedCommandLine) throws -> Void
+
+        /// A command that sends one control request and prints the answer.
+        static func request(_ spec: CommandSpec,
+                            _ build: @escaping @Sendable (ParsedCommandLine) throws(CommandLineError) -> JSONObject) -> Command {
+            Command(spec: spec) { connection, parsed in try connection.run(try build(parsed)) }
+        }
+
+        /// A request with nothing but its name.
+        static func simple(_ name: String, _ abstract: String) -> Command {
+            request(CommandSpec(name: name, abstract: abstract)) { _ in ["cmd": .string(name)] }
+        }
     }
 
     static let commands: [Command] = [
-        Command(spec: CommandSpec(name: "status", abstract: "Show the daemon's state."), request: nil),
+        Command(spec: CommandSpec(name: "status", abstract: "Show the daemon's state.")) { connection, _ in
+            try connection.run(["cmd": "status"], render: StatusReport.render)
+        },
         Command(spec: CommandSpec(name: "events", abstract: "Follow the event stream until interrupted.",
                                   options: [.value("topic", "topic", repeatable: true,
-                                                   help: "Only this topic (session, network, audio, speech, tool, error); repeatable.")]),
-                request: nil),
-        simple("mute", "Mute the microphone (nothing is sent upstream)."),
-        simple("unmute", "Unmute the microphone."),
-        Command(spec: CommandSpec(name: "volume", abstract: "Set the speaker volume, 0..100.",
-                                  arguments: [ArgumentSpec("level", help: "Volume 0..100.")])) { parsed throws(CommandLineError) in
+                                                   help: "Only this topic (session, network, audio, speech, tool, error); repeatable.")])) {
+            connection, parsed in try followEvents(connection, topics: parsed.allValues("topic"))
+        },
+        .simple("mute", "Mute the microphone (nothing is sent upstream)."),
+        .simple("unmute", "Unmute the microphone."),
+        .request(CommandSpec(name: "volume", abstract: "Set the speaker volume, 0..100.",
+                             arguments: [ArgumentSpec("level", help: "Volume 0..100.")])) { parsed throws(CommandLineError) in
             guard let level = parsed.argument("level").flatMap({ Int($0) }) else {
                 throw CommandLineError(message: "the volume must be a whole number, 0..100", path: ["volume"])
             }
             return ["cmd": "volume", "level": .number(Double(level))]
         },
-        simple("reconnect", "Replace the upstream session with a fresh one now."),
-        simple("pause", "Close the upstream session and stop listening."),
-        simple("resume", "Connect again after a pause."),
-        Command(spec: CommandSpec(name: "say", abstract: "Ask the brain to say TEXT.",
-                                  arguments: [ArgumentSpec("text", help: "What to say.", variadic: true)])) { parsed in
+        .simple("reconnect", "Replace the upstream session with a fresh one now."),
+        .simple("pause", "Close the upstream session and stop listening."),
+        .simple("resume", "Connect again after a pause."),
+        .request(CommandSpec(name: "say", abstract: "Ask the brain to say TEXT.",
+                             arguments: [ArgumentSpec("text", help: "What to say.", variadic: true)])) { parsed in
             ["cmd": "say", "text": .string(parsed.allArguments("text").joined(separator: " "))]
         },
-        simple("interrupt", "Stop speaking now."),
-        simple("reload", "Reload the configuration (a bad file is refused, the old one kept)."),
-        Command(spec: CommandSpec(name: "log-level", abstract: "Set the log level (trace ... critical).",
-                                  arguments: [ArgumentSpec("level", help: "trace, debug, info, notice, warning, error or critical.")])) { parsed in
+        .simple("interrupt", "Stop speaking now."),
+        .simple("reload", "Reload the configuration (a bad file is refused, the old one kept)."),
+        .request(CommandSpec(name: "log-level", abstract: "Set the log level (trace ... critical).",
+                             arguments: [ArgumentSpec("level", help: "trace, debug, info, notice, warning, error or critical.")])) { parsed in
             ["cmd": "log-level", "level": .string(parsed.argument("level") ?? "")]
         },
-        Command(spec: CommandSpec(name: "tool-result", abstract: "Answer a tool.call.",
-                                  arguments: [ArgumentSpec("call_id", help: "The call_id of the tool.call event."),
-                                              ArgumentSpec("output", help: "The output to return to the brain (text or JSON).")])) { parsed in
+        .request(CommandSpec(name: "tool-result", abstract: "Answer a tool.call.",
+                             arguments: [ArgumentSpec("call_id", help: "The call_id of the tool.call event."),
+                                         ArgumentSpec("output", help: "The output to return to the brain (text or JSON).")])) { parsed in
             ["cmd": "tool-result", "call_id": .string(parsed.argument("call_id") ?? ""), "output": .string(parsed.argument("output") ?? "")]
         },
     ]
-
-    static func simple(_ name: String, _ abstract: String) -> Command {
-        Command(spec: CommandSpec(name: name, abstract: abstract)) { _ in ["cmd": .string(name)] }
-    }
 
     /// The global options: before or after the command's name, as with systemctl.
     static let commandLine = CommandSpec(
@@ -78,18 +87,9 @@ enum TetherCtl {
             parsed = p
         }
         do {
-            let connection = try Connection(parsed)
-            switch parsed.path.first {
-            case "status":
-                try connection.run(["cmd": "status"], render: StatusReport.render)
-            case "events":
-                try followEvents(connection, topics: parsed.allValues("topic"))
-            case let name?:
-                guard let request = commands.first(where: { $0.spec.name == name })?.request else { return }
-                try connection.run(try request(parsed))
-            case nil:
-                return
-            }
+            // The parser accepts only the commands of the table, and always one of them.
+            guard let command = commands.first(where: { $0.spec.name == parsed.path.first }) else { return }
+            try command.run(try Connection(parsed), parsed)
         } catch let error as CommandLineError {
             FileHandle.stderrWrite(CommandLineFront.usageText(error, spec: commandLine))
             exit(CommandLineFront.usageExitCode)

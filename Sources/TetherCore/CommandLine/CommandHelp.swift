@@ -12,12 +12,17 @@ public enum CommandHelp {
     }
 
     public static func usage(_ path: [String], in spec: CommandSpec) -> String {
-        guard let command = command(at: path, in: spec) else { return spec.name }
-        var words = [spec.name] + path
+        ([spec.name] + path + usageTail(path, in: spec)).joined(separator: " ")
+    }
+
+    /// What follows the command's name in its usage line: `[options] <level>`.
+    static func usageTail(_ path: [String], in spec: CommandSpec) -> [String] {
+        guard let command = command(at: path, in: spec) else { return [] }
+        var words: [String] = []
         if !spec.options.isEmpty || !command.options.isEmpty { words.append("[options]") }
         if !command.subcommands.isEmpty { words.append("<command>") }
         for argument in command.arguments { words.append(argument.variadic ? "<\(argument.name)> ..." : "<\(argument.name)>") }
-        return words.joined(separator: " ")
+        return words
     }
 
     public static func text(_ path: [String], in spec: CommandSpec, version: String) -> String {
@@ -44,7 +49,7 @@ public enum CommandHelp {
     public static func manPage(_ spec: CommandSpec, section: Int, version: String, date: String) -> String {
         var out = [".TH \(spec.name.uppercased()) \(section) \(date) \"tether \(version)\"",
                    ".SH NAME", "\(spec.name) \\- \(escape(spec.abstract))",
-                   ".SH SYNOPSIS", ".B \(spec.name)", escape(usage([], in: spec).dropFirst(spec.name.count).trimmingSpaces)]
+                   ".SH SYNOPSIS", ".B \(spec.name)", escape(usageTail([], in: spec).joined(separator: " "))]
         if let discussion = spec.discussion { out += [".SH DESCRIPTION", escape(discussion)] }
         out.append(".SH OPTIONS")
         for option in spec.options + [.flag("help", help: "Show the help."), .flag("version", help: "Show the version.")] {
@@ -57,7 +62,7 @@ public enum CommandHelp {
         if !spec.subcommands.isEmpty {
             out.append(".SH COMMANDS")
             for sub in spec.subcommands {
-                out += [".TP", "\\fB\(escape(usage([sub.name], in: spec).dropFirst(spec.name.count + 1).trimmingSpaces))\\fR",
+                out += [".TP", "\\fB\(escape(([sub.name] + usageTail([sub.name], in: spec)).joined(separator: " ")))\\fR",
                         escape(sub.abstract)]
                 for argument in sub.arguments { out += [".RS", "\\fI\(argument.name)\\fR: \(escape(argument.help))", ".RE"] }
                 for option in sub.options { out += [".RS", "\\fB\(escape(label(option)))\\fR: \(escape(option.help))", ".RE"] }
@@ -90,14 +95,5 @@ public enum CommandHelp {
         }
         if out.hasPrefix(".") || out.hasPrefix("'") { out = "\\&" + out }
         return out
-    }
-}
-
-extension StringProtocol {
-    var trimmingSpaces: Substring {
-        let text = Substring(self)
-        guard let first = text.firstIndex(where: { $0 != " " }) else { return "" }
-        let last = text.lastIndex(where: { $0 != " " })!
-        return text[first...last]
     }
 }

@@ -66,7 +66,8 @@ public enum CommandLineParser {
             let word = words[index]
             index += 1
             if optionsEnded || word == "-" || !word.hasPrefix("-") {
-                if positional.isEmpty, !optionsEnded, parsed.path.count == 0, !spec.subcommands.isEmpty {
+                // The first word of a command line with subcommands names one.
+                if parsed.path.isEmpty, !spec.subcommands.isEmpty, !optionsEnded {
                     guard let sub = command.subcommand(named: word) else { return fail("unknown command '\(word)'") }
                     parsed.path.append(word)
                     command = sub
