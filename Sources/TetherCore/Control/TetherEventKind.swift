@@ -21,8 +21,6 @@ public enum TetherEventKind: Sendable, Equatable {
     case audioXrun(AudioDirection)
     case toolCall(callID: String, name: String, arguments: String)
     case error(code: EventErrorCode, message: String)
-    case conversationRotated(from: String?, to: String?, carriedItems: Int, waitedMs: Int, forced: Bool)
-    case conversationReset(reason: String)
 
     public var name: String {
         switch self {
@@ -41,8 +39,6 @@ public enum TetherEventKind: Sendable, Equatable {
         case .audioXrun: "audio.xrun"
         case .toolCall: "tool.call"
         case .error: "error"
-        case .conversationRotated: "conversation.rotated"
-        case .conversationReset: "conversation.reset"
         }
     }
 
@@ -51,8 +47,6 @@ public enum TetherEventKind: Sendable, Equatable {
     public var topic: EventTopic {
         switch self {
         case .sessionState, .sessionLive, .linkBlip, .sessionLost: .session
-        // The conversation spans sessions; it has no topic of its own in the control protocol.
-        case .conversationRotated, .conversationReset: .session
         case .networkOnline, .networkOffline, .networkChange: .network
         case .responseAudioStarted, .responseAudioDone, .audioLevel, .audioXrun: .audio
         case .speechStarted, .speechStopped: .speech
@@ -97,11 +91,6 @@ public enum TetherEventKind: Sendable, Equatable {
             return ["call_id": .string(callID), "name": .string(name), "arguments": .string(arguments)]
         case .error(let code, let message):
             return ["code": .string(code.rawValue), "message": .string(message)]
-        case .conversationRotated(let from, let to, let carriedItems, let waitedMs, let forced):
-            return ["from": JSONValue(from), "to": JSONValue(to), "carried_items": JSONValue(carriedItems),
-                    "waited_ms": JSONValue(waitedMs), "forced": .bool(forced)]
-        case .conversationReset(let reason):
-            return ["reason": .string(reason)]
         }
     }
 }

@@ -45,11 +45,6 @@ import Testing
             data: #"{"code":"tool_timeout","message":"call_1: no robot process answered within 10s"}"#),
         Row(kind: .error(code: .upstreamError, message: "bad"), topic: .error, data: #"{"code":"upstream_error","message":"bad"}"#),
         Row(kind: .error(code: .configError, message: "x"), topic: .error, data: #"{"code":"config_error","message":"x"}"#),
-        // Not published yet (DESIGN.md lists them ahead of conversation continuity). The old
-        // name-prefix guess would have filed them under `error`, sent to every subscriber.
-        Row(kind: .conversationRotated(from: "sess_1", to: "sess_2", carriedItems: 12, waitedMs: 800, forced: false), topic: .session,
-            data: #"{"from":"sess_1","to":"sess_2","carried_items":12,"waited_ms":800,"forced":false}"#),
-        Row(kind: .conversationReset(reason: "forget"), topic: .session, data: #"{"reason":"forget"}"#),
     ]
 
     @Test(arguments: rows) func wireFormIsUnchanged(_ row: Row) {
@@ -65,7 +60,7 @@ import Testing
             "network.online", "network.offline", "network.change",
             "speech.started", "speech.stopped",
             "response.audio.started", "response.audio.done", "audio.level", "audio.xrun",
-            "tool.call", "error", "conversation.rotated", "conversation.reset",
+            "tool.call", "error",
         ])
     }
 }
