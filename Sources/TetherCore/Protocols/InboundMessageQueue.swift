@@ -1,7 +1,7 @@
 import DequeModule
 
 /// An upstream message with its JSON already parsed: what a dialect interprets.
-public enum InboundMessage: Sendable {
+public enum InboundMessage: Sendable, Equatable {
     case text(ParsedJSON)
     case binary([UInt8])
 }
@@ -93,5 +93,3 @@ public struct InboundMessageQueue {
         return .queued
     }
 }
-
-extension InboundMessage: Equatable {}

@@ -227,30 +227,11 @@ public struct JSONParser {
     }
 
     private func decodeUTF8(_ bytes: UnsafeRawBufferPointer) throws(JSONParseError) -> String {
-        // ASCII (nearly every key and value tether sees) cannot be invalid: decode it without the
-        // standard library's generic validating initializer, whose metadata look-ups cost more
-        // than the decoding itself for short strings.
-        if Self.isASCII(bytes) { return String(decoding: bytes, as: UTF8.self) }
-        guard let s = String(validating: bytes.bindMemory(to: UInt8.self), as: UTF8.self) else {
-            throw error("invalid UTF-8 in string")
-        }
-        return s
-    }
-}
-
-extension JSONParser {
-    static func isASCII(_ bytes: UnsafeRawBufferPointer) -> Bool {
-        var i = 0
-        let count = bytes.count
-        while i + 8 <= count {
-            if bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self) & 0x8080_8080_8080_8080 != 0 { return false }
-            i += 8
-        }
-        while i < count {
-            if bytes[i] & 0x80 != 0 { return false }
-            i += 1
-        }
-        return true
+        // Checked by the same validator as WebSocket text frames, not the standard library's
+        // generic `String(validating:)`, whose metadata look-ups cost more than the decoding
+        // itself for the short strings of a JSON object's keys.
+        guard UTF8Validation.isValid(bytes) else { throw error("invalid UTF-8 in string") }
+        return String(decoding: bytes, as: UTF8.self)
     }
 }
 
