@@ -44,7 +44,7 @@ final class AudioDeviceThread: Sendable {
     private let thread = Mutex<DedicatedThread?>(nil)
     private let heartbeat = Mutex<Heartbeat?>(nil)
     /// Why the current start's thread ended without being asked to (or never started).
-    private let failure = Mutex(ExitSignal<String>())
+    private let failure = Mutex(OnceSignal<String>())
 
     init(direction: AudioDirection, device: String, context: AudioContext) {
         self.direction = direction
@@ -67,7 +67,7 @@ final class AudioDeviceThread: Sendable {
             }
             let beat = context.health.register(direction.rawValue)
             heartbeat.withLock { $0 = beat }
-            let failure = ExitSignal<String>()
+            let failure = OnceSignal<String>()
             self.failure.withLock { $0 = failure }
             do {
                 current = try DedicatedThread.start(name: "tether-\(direction)") { [self] in

@@ -22,7 +22,7 @@ public final class ControlServer: Sendable {
     private let listener = Mutex<(server: any Channel, ownsFile: Bool)?>(nil)
     private let connections = Mutex<[ObjectIdentifier: any Channel]>([:])
     /// Why the listening channel closed while nobody had asked it to.
-    private let listenerFailure = ExitSignal<String>()
+    private let listenerFailure = OnceSignal<String>()
 
     public init(config: ControlConfig, group: any EventLoopGroup, commands: any ControlCommandHandler, events: EventBus, logger: Logger) {
         self.config = config

@@ -63,7 +63,7 @@ public final class EventBus: Sendable {
     @discardableResult
     public func flush(within timeout: Duration) async -> Bool {
         if thread == nil { return true }
-        let done = ExitSignal<Void>()
+        let done = OnceSignal<Void>()
         delivery.enqueue(.barrier(done))
         return await done.wait(timeout: timeout) != nil
     }

@@ -7,7 +7,7 @@ final class EventDelivery: Sendable {
     enum Entry: Sendable {
         case event(TetherEvent)
         /// Signalled once everything queued before it has been delivered.
-        case barrier(ExitSignal<Void>)
+        case barrier(OnceSignal<Void>)
     }
 
     private struct Queue {

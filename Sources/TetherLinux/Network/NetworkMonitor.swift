@@ -31,7 +31,7 @@ public final class NetworkMonitor: Sendable {
         var wake: WakeChannel
         var heartbeat: Heartbeat
         /// Why the thread ended on its own; never set when it was asked to stop.
-        var failure: ExitSignal<String>
+        var failure: OnceSignal<String>
     }
 
     private let config: NetworkConfig
@@ -87,7 +87,7 @@ public final class NetworkMonitor: Sendable {
                 throw error
             }
             let heartbeat = health.register(NetworkMonitor.loopName)
-            let failure = ExitSignal<String>()
+            let failure = OnceSignal<String>()
             let (openSocket, settings, shared, bus, kindOf, logger, onChange) =
                 (self.openSocket, self.settings, self.shared, self.bus, self.kindOf, self.logger, self.onChange)
             do {
@@ -124,7 +124,7 @@ public final class NetworkMonitor: Sendable {
     /// an end on its own: it never resumes this. Without a thread (`watch: false`, not started)
     /// there is nothing to end, and it waits for cancellation.
     public func ended() async -> String? {
-        let failure = running.withLock { $0?.failure } ?? ExitSignal<String>()
+        let failure = running.withLock { $0?.failure } ?? OnceSignal<String>()
         return await failure.wait()
     }
 

@@ -12,7 +12,7 @@ import TetherCore
 final class DedicatedThread: Sendable {
     private let finished = Monitor(false)
     /// The same news for async waiters, who must not block on the monitor.
-    private let exited = ExitSignal<Void>()
+    private let exited = OnceSignal<Void>()
     private let settled = Atomic<Bool>(false)
     // Written once in `start`, by pthread_create, before anyone else can see the object.
     private nonisolated(unsafe) var handle = pthread_t()
@@ -21,8 +21,8 @@ final class DedicatedThread: Sendable {
         let name: String
         let body: @Sendable () -> Void
         let finished: Monitor<Bool>
-        let exited: ExitSignal<Void>
-        init(name: String, body: @escaping @Sendable () -> Void, finished: Monitor<Bool>, exited: ExitSignal<Void>) {
+        let exited: OnceSignal<Void>
+        init(name: String, body: @escaping @Sendable () -> Void, finished: Monitor<Bool>, exited: OnceSignal<Void>) {
             self.name = name
             self.body = body
             self.finished = finished

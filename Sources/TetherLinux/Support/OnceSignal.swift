@@ -1,12 +1,12 @@
 import Synchronization
 
 /// A value set once, from any thread (a dedicated thread as it ends, a channel's close
-/// callback), that async code awaits without holding a thread: the concurrency pool has two
+/// callback, the event bus's thread reaching a flush), that async code awaits without holding a thread: the concurrency pool has two
 /// threads on a 2-core robot, and a blocking join there stalls every task behind it.
 ///
 /// The first `signal` wins; later ones are ignored. Waiters resume as soon as it is set, or with
 /// nil when their task is cancelled or their bound passes first.
-final class ExitSignal<Value: Sendable>: Sendable {
+final class OnceSignal<Value: Sendable>: Sendable {
     private struct State {
         var value: Value?
         var waiters: [UInt64: CheckedContinuation<Value?, Never>] = [:]

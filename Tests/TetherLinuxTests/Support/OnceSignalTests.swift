@@ -3,31 +3,31 @@ import Testing
 import TetherCore
 @testable import TetherLinux
 
-/// `ExitSignal` and `DedicatedThread.finish(within:)`: how async code learns that a thread
+/// `OnceSignal` and `DedicatedThread.finish(within:)`: how async code learns that a thread
 /// ended without blocking a thread of the concurrency pool. Real threads, bounded waits.
 ///
 /// The upper bounds are loose on purpose: other suites running beside this one block the
 /// pool's threads with synchronous waits, which delays any async resumption by seconds. They
 /// only have to tell "resumed" from "hung until the stuck thread's 30 s".
-@Suite struct ExitSignalTests {
+@Suite struct OnceSignalTests {
     static let resumed = Duration.seconds(8)
 
     @Test func aValueSetBeforeTheWaitIsThereAtOnce() async {
-        let signal = ExitSignal<String>()
+        let signal = OnceSignal<String>()
         #expect(signal.signal("gone"))
         #expect(await signal.wait() == "gone")
         #expect(await signal.wait(timeout: .seconds(5)) == "gone")
     }
 
     @Test func theFirstSignalWins() async {
-        let signal = ExitSignal<Int>()
+        let signal = OnceSignal<Int>()
         #expect(signal.signal(1))
         #expect(!signal.signal(2))
         #expect(signal.value == 1)
     }
 
     @Test func aWaiterResumesWhenAnotherThreadSignals() async throws {
-        let signal = ExitSignal<String>()
+        let signal = OnceSignal<String>()
         let thread = try DedicatedThread.start(name: "tether-test") {
             usleep(20_000)
             signal.signal("from the thread")
@@ -39,7 +39,7 @@ import TetherCore
     }
 
     @Test func theBoundEndsTheWaitWithNil() async {
-        let signal = ExitSignal<String>()
+        let signal = OnceSignal<String>()
         let before = MonoClock.now()
         #expect(await signal.wait(timeout: .milliseconds(50)) == nil)
         let took = MonoClock.now() - before
@@ -50,7 +50,7 @@ import TetherCore
     }
 
     @Test func cancellingTheWaitingTaskEndsTheWaitWithNil() async {
-        let signal = ExitSignal<String>()
+        let signal = OnceSignal<String>()
         let waiter = Task { await signal.wait() }
         waiter.cancel()
         #expect(await waiter.value == nil)
@@ -63,7 +63,7 @@ import TetherCore
     }
 
     @Test func finishLetsAStuckThreadGoAfterTheBound() async throws {
-        let release = ExitSignal<Void>()
+        let release = OnceSignal<Void>()
         let stuck = Monitor(false)
         let thread = try DedicatedThread.start(name: "tether-stuck") {
             _ = stuck.wait(until: MonoClock.now() + .seconds(30)) { $0 ? true : nil }
