@@ -1,17 +1,14 @@
 import Glibc
 import Synchronization
-import TetherCore
 
 /// An OS thread of its own, for work that blocks in C calls (ALSA reads and writes, poll on
 /// netlink, a libcurl transfer): blocking a thread of the Swift concurrency pool (two of them
 /// on a 2-core robot) or an event loop would starve everything behind it.
 ///
-/// Every thread is either joined (`join`, or `join(timeout:)` which lets a thread stuck in a
-/// device go instead of hanging the caller; `finish(within:)` from async code) or `detach`ed,
-/// exactly once.
+/// Every thread is either joined (`finish(within:)`, which lets a thread stuck in a device go
+/// instead of hanging the caller, or `join`) or `detach`ed, exactly once.
 final class DedicatedThread: Sendable {
-    private let finished = Monitor(false)
-    /// The same news for async waiters, who must not block on the monitor.
+    /// Set by the thread as its body returns.
     private let exited = OnceSignal<Void>()
     private let settled = Atomic<Bool>(false)
     // Written once in `start`, by pthread_create, before anyone else can see the object.
@@ -20,12 +17,10 @@ final class DedicatedThread: Sendable {
     private final class Launch {
         let name: String
         let body: @Sendable () -> Void
-        let finished: Monitor<Bool>
         let exited: OnceSignal<Void>
-        init(name: String, body: @escaping @Sendable () -> Void, finished: Monitor<Bool>, exited: OnceSignal<Void>) {
+        init(name: String, body: @escaping @Sendable () -> Void, exited: OnceSignal<Void>) {
             self.name = name
             self.body = body
-            self.finished = finished
             self.exited = exited
         }
     }
@@ -36,13 +31,11 @@ final class DedicatedThread: Sendable {
     /// the kernel keeps 15 bytes). Throws when the system refuses another thread.
     static func start(name: String, _ body: @escaping @Sendable () -> Void) throws(ThreadStartError) -> DedicatedThread {
         let thread = DedicatedThread()
-        let launch = Unmanaged.passRetained(Launch(name: name, body: body, finished: thread.finished, exited: thread.exited))
+        let launch = Unmanaged.passRetained(Launch(name: name, body: body, exited: thread.exited))
         let rc = pthread_create(&thread.handle, nil, { raw in
             let launch = Unmanaged<Launch>.fromOpaque(raw!).takeRetainedValue()
             nameCurrentThread(launch.name)
             launch.body()
-            launch.finished.withLock { $0 = true }
-            launch.finished.notifyAll()
             launch.exited.signal(())
             return nil
         }, launch.toOpaque())
@@ -53,25 +46,17 @@ final class DedicatedThread: Sendable {
         return thread
     }
 
-    /// Waits for the thread to end. Safe to call more than once and from several callers.
+    /// Blocks until the thread ends, for a synchronous caller that knows the thread is short
+    /// (a test rig's helper thread). A second call, or one after `finish`, returns at once.
     func join() {
-        if !settled.exchange(true, ordering: .acquiringAndReleasing) {
-            pthread_join(handle, nil)
-        } else {
-            _ = finished.wait(until: MonoTime(nanoseconds: .max)) { $0 ? true : nil }
-        }
+        guard !settled.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        pthread_join(handle, nil)
     }
 
-    /// Waits up to `timeout` for the thread to end. A thread still stuck (in a blocking device
+    /// Waits up to `timeout` for the thread to end, awaiting its own signal that its body has
+    /// returned instead of blocking a thread of the concurrency pool; the join that follows
+    /// only reaps a thread already on its way out. A thread still stuck (in a blocking device
     /// call) is detached instead: it ends on its own when the call returns.
-    @discardableResult
-    func join(timeout: Duration) -> Bool {
-        settle(ended: finished.wait(until: MonoClock.now() + timeout) { $0 ? true : nil } ?? false)
-    }
-
-    /// `join(timeout:)` for async callers: awaits the thread's own signal that its body has
-    /// returned instead of blocking a thread of the concurrency pool. The join that follows the
-    /// signal only reaps a thread that is already on its way out.
     @discardableResult
     func finish(within timeout: Duration) async -> Bool {
         settle(ended: await exited.wait(timeout: timeout) != nil)
@@ -88,19 +73,11 @@ final class DedicatedThread: Sendable {
         return ended
     }
 
-    /// Resumes once the thread's body has returned; false when the task is cancelled first.
-    func ended() async -> Bool {
-        await exited.wait() != nil
-    }
-
     /// Nobody will join: the thread's resources go back to the system when it ends.
     func detach() {
         guard !settled.exchange(true, ordering: .acquiringAndReleasing) else { return }
         pthread_detach(handle)
     }
-
-    /// Whether the caller is this thread (joining itself would deadlock).
-    var isCurrent: Bool { pthread_equal(pthread_self(), handle) != 0 }
 }
 
 struct ThreadStartError: Error, CustomStringConvertible {

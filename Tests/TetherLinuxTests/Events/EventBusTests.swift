@@ -27,7 +27,7 @@ import TetherCore
         }
     }
 
-    @Test func listenersRunOnTheBusThreadNotThePublishers() throws {
+    @Test func listenersRunOnTheBusThreadNotThePublishers() async throws {
         let bus = EventBus()
         let seen = Seen()
         bus.subscribe { seen.add($0) }
@@ -36,7 +36,7 @@ import TetherCore
             publisher.withLock { $0 = pthread_self() }
             bus.publish(.audioXrun(.capture))
         }
-        thread.join()
+        await thread.finish(within: .seconds(10))
         let records = try #require(seen.wait(count: 1))
         let publisherThread = try #require(publisher.withLock { $0 })
         #expect(pthread_equal(records[0].thread, publisherThread) == 0)

@@ -78,9 +78,8 @@ import TetherCore
         #expect(await release.wait(timeout: .seconds(5)) != nil)
     }
 
-    @Test func endedResumesOnceTheBodyHasReturned() async throws {
+    @Test func finishJoinsAThreadThatEnds() async throws {
         let thread = try DedicatedThread.start(name: "tether-short") { usleep(10_000) }
-        #expect(await thread.ended())
         #expect(await thread.finish(within: .seconds(1)))
     }
 }
