@@ -26,13 +26,18 @@ struct MockStats {
     var functionCalls: [FunctionCallRecord] = []
     var truncations: [JSONValue] = []
     var pcmControl: [JSONValue] = []
+    /// What a continuity test compares: the items a client seeded, the pcm-stream hellos.
+    var itemsCreated: [JSONValue] = []
+    var hellos: [JSONValue] = []
 
     /// Lists are capped so a soak run cannot grow the mock without bound.
     static let listCap = 100
+    /// The continuity lists hold more: a test of many rotated sessions reads them all at the end.
+    static let longListCap = 2000
 
-    mutating func remember(_ value: JSONValue, in list: WritableKeyPath<MockStats, [JSONValue]>) {
+    mutating func remember(_ value: JSONValue, in list: WritableKeyPath<MockStats, [JSONValue]>, cap: Int = listCap) {
         self[keyPath: list].append(value)
-        if self[keyPath: list].count > Self.listCap { self[keyPath: list].removeFirst() }
+        if self[keyPath: list].count > cap { self[keyPath: list].removeFirst() }
     }
 
     var json: JSONObject {
@@ -61,6 +66,8 @@ struct MockStats {
             "function_calls": .array(functionCalls.map { .object($0.json) }),
             "truncations": .array(truncations),
             "pcm_control": .array(pcmControl),
+            "items_created": .array(itemsCreated),
+            "hellos": .array(hellos),
         ]
     }
 }

@@ -6,8 +6,8 @@ import TetherCore
 /// Server to client: `{"type":"speech_started"}`, `{"type":"speech_stopped"}`, `{"type":"clear"}`
 /// (flush playback: sent when speech starts while a response may still be playing), response
 /// audio as binary frames, then `{"type":"response_done","status":"completed"|"cancelled"}`.
-/// Client to server: `hello`, `say` (answered with a short tone), `interrupt` (stops the
-/// response); all are recorded.
+/// Client to server: `hello` (kept apart too: it names the conversation to continue), `say`
+/// (answered with a short tone), `interrupt` (stops the response); all are recorded.
 final class PCMStreamSession: MockSession {
     private weak var connection: WebSocketConnection?
     private let options: MockOptions
@@ -69,6 +69,7 @@ final class PCMStreamSession: MockSession {
         switch type {
         case "hello":
             Log.info("conn \(connection?.number ?? 0): hello \(JSONWriter.string(event))")
+            state?.helloReceived(on: connection?.number ?? 0, hello: event)
         case "say":
             let text = event["text"]?.stringValue
             startResponse(.tone(ToneGenerator(sampleRate: options.sampleRate),

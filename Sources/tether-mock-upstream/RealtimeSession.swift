@@ -254,6 +254,8 @@ final class RealtimeSession: MockSession {
     }
 
     private func itemCreate(_ object: JSONObject, _ event: JSONValue) {
+        // Recorded before any check: a test wants to see exactly what the client seeded.
+        if let connection { state?.itemCreated(on: connection, event: object) }
         guard var item = object["item"]?.objectValue else {
             return sendError("Missing required parameter: 'item'.", code: "missing_required_parameter",
                              param: "item", clientEvent: event)

@@ -7,6 +7,8 @@ import TetherCore
 /// - `uplink.pcm`: PCM received on all connections, in arrival order
 /// - `events.jsonl`: one line per client JSON event, `audio` strings replaced by their decoded length
 /// - `connections.jsonl`: one line per connection open and close, and per refused upgrade
+/// - `conn-<n>.items.jsonl`: one line per `conversation.item.create` on connection n (made on
+///   the first one)
 ///
 /// Every write goes straight to the kernel with write(2) (no user-space buffer), so a test
 /// reading the files while the mock runs sees everything received so far. A failing write is
@@ -17,6 +19,7 @@ final class Recorder {
     private var events: Int32 = -1
     private var connections: Int32 = -1
     private var perConnection: [Int: Int32] = [:]
+    private var itemFiles: [Int: Int32] = [:]
     private var reportedFailure = false
 
     init(directory: String) throws(RecorderError) {
@@ -28,7 +31,9 @@ final class Recorder {
     }
 
     deinit {
-        for fd in [uplink, events, connections] + Array(perConnection.values) where fd >= 0 { close(fd) }
+        for fd in [uplink, events, connections] + Array(perConnection.values) + Array(itemFiles.values) where fd >= 0 {
+            close(fd)
+        }
     }
 
     func connectionOpened(_ n: Int, line: JSONObject) {
@@ -43,6 +48,19 @@ final class Recorder {
     func connectionClosed(_ n: Int, line: JSONObject) {
         writeLine(line, to: connections)
         if let fd = perConnection.removeValue(forKey: n) { close(fd) }
+        if let fd = itemFiles.removeValue(forKey: n) { close(fd) }
+    }
+
+    /// A created item of connection n; its file is made on the first, so a connection that
+    /// seeded nothing has none.
+    func createdItem(_ n: Int, line: JSONObject) {
+        if itemFiles[n] == nil {
+            guard let fd = try? Self.open("\(directory)/conn-\(n).items.jsonl") else {
+                return failed("cannot create conn-\(n).items.jsonl")
+            }
+            itemFiles[n] = fd
+        }
+        if let fd = itemFiles[n] { writeLine(line, to: fd) }
     }
 
     func upgradeRejected(line: JSONObject) {

@@ -41,6 +41,9 @@ final class WebSocketConnection: ChannelInboundHandler {
     private var finished = false
     private(set) var receivedPCMBytes = 0
     private(set) var eventsReceived = 0
+    /// When the first PCM byte arrived (ms since open): a continuity test checks that a new
+    /// session was seeded before it.
+    private(set) var firstAudioMs: Int64?
 
     init(number: Int, kind: UpstreamProtocol, head: HTTPRequestHead, remote: String, state: MockState) {
         self.number = number
@@ -53,6 +56,7 @@ final class WebSocketConnection: ChannelInboundHandler {
 
     var loop: EventLoop { state.loop }
     var isOpen: Bool { machine.state == .open }
+    var ageMs: Int64 { WallClock.sinceStartMilliseconds() - openedAtMs }
 
     // MARK: lifecycle
 
@@ -193,6 +197,7 @@ final class WebSocketConnection: ChannelInboundHandler {
 
     /// Counts and records PCM the client sent (binary frames or decoded `audio`).
     func receivedPCM(_ bytes: UnsafeRawBufferPointer) {
+        if firstAudioMs == nil, bytes.count > 0 { firstAudioMs = ageMs }
         receivedPCMBytes += bytes.count
         state.stats.receivedPCMBytes += bytes.count
         state.recorder?.receivedPCM(number, bytes)
@@ -358,6 +363,7 @@ final class WebSocketConnection: ChannelInboundHandler {
             "close_code": closeCode.map { .number(Double($0)) } ?? .null, "close_reason": JSONValue(closeReason),
             "closed_by": .string(who), "duration_ms": .number(Double(now - openedAtMs)),
             "received_pcm_bytes": .number(Double(receivedPCMBytes)), "events_received": .number(Double(eventsReceived)),
+            "first_audio_ms": firstAudioMs.map { .number(Double($0)) } ?? .null,
         ]
         return (closeCode, closeReason, who, line)
     }
@@ -365,8 +371,9 @@ final class WebSocketConnection: ChannelInboundHandler {
     func statusRecord() -> JSONObject {
         [
             "n": .number(Double(number)), "path": .string(path), "protocol": .string(kind.rawValue),
-            "session_id": JSONValue(session?.sessionID), "age_ms": .number(Double(WallClock.sinceStartMilliseconds() - openedAtMs)),
+            "session_id": JSONValue(session?.sessionID), "age_ms": .number(Double(ageMs)),
             "received_pcm_bytes": .number(Double(receivedPCMBytes)), "events_received": .number(Double(eventsReceived)),
+            "first_audio_ms": firstAudioMs.map { .number(Double($0)) } ?? .null,
             "stalled": .bool(isStalled), "responding": .bool(session?.isResponding ?? false),
         ]
     }

@@ -65,6 +65,10 @@ class Mock:
     def status(self):
         return self.control("status")
 
+    def items_created(self, connection=None):
+        """The client's `conversation.item.create` items (with `audio_bytes_before`), in order."""
+        return [i for i in self.status()["items_created"] if connection is None or i["connection"] == connection]
+
     def connection_pcm(self):
         """What each connection received, in connection order."""
         files = sorted(self.record.glob("conn-*.pcm"), key=lambda p: int(p.stem.split("-")[1]))

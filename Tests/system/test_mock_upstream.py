@@ -203,7 +203,7 @@ def test_listening_line_and_status(mock):
     assert status["ok"] is True
     assert status["port"] == mock.port
     for key in ("connections_total", "connections_open", "received_pcm_bytes", "events_received",
-                "pings_answered", "last_close_code", "protocol_errors"):
+                "pings_answered", "last_close_code", "protocol_errors", "items_created", "hellos"):
         assert key in status
     assert mock.http("GET", "/mock/nope")[0] == 405
     assert mock.http("POST", "/mock/nope")[0] == 404
@@ -706,3 +706,51 @@ def test_openai_server_events_match_the_ga_types(mock):
         extras = [x for x in _extra_fields(model, event["type"])
                   if not (x[0].endswith(".session") and set(x[1]) <= {"id", "object", "expires_at"})]
         assert not extras, extras
+
+
+# ---------------------------------------------------------------- conversation continuity
+
+
+def test_created_items_are_recorded_with_the_audio_before_them(mock):
+    seed = [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "u1w1 u1w2"}]},
+            {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "r1w1"}]}]
+    with mock.connect() as ws:
+        recv_json(ws)
+        for item in seed:
+            ws.send(json.dumps({"type": "conversation.item.create", "item": item}))
+        recv_until(ws, "conversation.item.done")
+        recv_until(ws, "conversation.item.done")
+        ws.send(append_event(silence(200)))
+        late = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "late"}]}
+        ws.send(json.dumps({"type": "conversation.item.create", "previous_item_id": "item_x", "item": late}))
+        recv_until(ws, "conversation.item.done")
+        ws.send(json.dumps({"type": "conversation.item.create"}))  # no item: an error, still recorded
+        assert recv_until(ws, "error")[-1]["error"]["param"] == "item"
+        first_audio_ms = mock.status()["connections"][0]["first_audio_ms"]
+    with mock.connect() as ws:
+        recv_json(ws)
+        ws.send(json.dumps({"type": "conversation.item.create", "item": seed[0]}))
+        recv_until(ws, "conversation.item.done")
+
+    items = mock.status()["items_created"]
+    assert [(i["connection"], i["item"], i["audio_bytes_before"], i["previous_item_id"]) for i in items] == [
+        (1, seed[0], 0, None), (1, seed[1], 0, None), (1, late, len(silence(200)), "item_x"), (1, None, 9600, None),
+        (2, seed[0], 0, None)]
+    assert all(i["ms_since_open"] >= 0 for i in items)
+    assert mock.lines("conn-1.items.jsonl") == items[:4]
+    assert mock.lines("conn-2.items.jsonl") == items[4:]
+    assert first_audio_ms is not None and first_audio_ms >= items[1]["ms_since_open"]
+    closes = [l for l in mock.lines("connections.jsonl") if l["event"] == "close"]
+    assert closes[0]["first_audio_ms"] == first_audio_ms and closes[1]["first_audio_ms"] is None
+
+
+def test_pcm_hello_is_recorded(mock):
+    hello = {"type": "hello", "client": "tetherd", "conversation": "conv_0123abcd", "turns": 3}
+    with mock.connect("/pcm") as ws:
+        ws.send(json.dumps(hello))
+        wait_for(lambda: mock.status()["hellos"], what="hello recorded")
+    with mock.connect("/pcm") as ws:
+        ws.send(json.dumps({"type": "say", "text": "x"}))  # not a hello
+        ws.send(json.dumps({"type": "hello"}))
+        wait_for(lambda: len(mock.status()["hellos"]) == 2, what="second hello recorded")
+    assert mock.status()["hellos"] == [{"connection": 1, "hello": hello}, {"connection": 2, "hello": {"type": "hello"}}]
