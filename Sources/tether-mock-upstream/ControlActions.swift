@@ -76,6 +76,14 @@ enum ControlActions {
             let steps: [JSONValue] = plan.steps.map { ["at_ms": .number(Double($0.atMs)), "action": .string($0.action.rawValue)] }
             return ok(["seed": .number(Double(seed)), "seconds": .number(seconds), "plan": .array(steps)])
 
+        case "max-session":
+            guard let seconds = target.double("seconds"), seconds >= 0, seconds <= SessionCap.maxSeconds else {
+                return bad("seconds must be in [0, \(Int(SessionCap.maxSeconds))] (0: no cap)")
+            }
+            state.sessionCap = SessionCap(seconds: seconds)
+            Log.info("max-session: \(state.sessionCap.map { "\($0.durationText) for new sessions" } ?? "off")")
+            return ok(["max_session_seconds": state.sessionCap.map { .number($0.seconds) } ?? .null])
+
         case "reset":
             state.reset()
             return ok([:])

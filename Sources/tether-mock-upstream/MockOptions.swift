@@ -12,6 +12,9 @@ struct MockOptions: Sendable {
     /// How many times faster than real time responses are sent; 0 sends them at once.
     var responseSpeed = 4.0
     var chunkMs = 100
+    /// openai-realtime sessions end after this many seconds, as the real API's do after 60
+    /// minutes; nil: never.
+    var maxSessionSeconds: Double?
 
     // Faults in force from the start (the same knobs as the control endpoint).
     var refuseAuth = 0

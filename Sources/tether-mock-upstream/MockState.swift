@@ -12,6 +12,9 @@ final class MockState {
     var stats = MockStats()
     var faults = FaultSettings()
     var port = 0
+    /// The cap of openai-realtime sessions opened from now on. Not a fault, so `reset` keeps it:
+    /// it is how the server behaves (the real one has a cap of 60 minutes).
+    var sessionCap: SessionCap?
 
     private(set) var connections: [Int: WebSocketConnection] = [:]
     /// Connection numbers are never reused within a process (even across `reset`), so
@@ -27,6 +30,7 @@ final class MockState {
         self.loop = loop
         self.recorder = recorder
         faults = FaultSettings(options: options)
+        sessionCap = SessionCap(seconds: options.maxSessionSeconds)
     }
 
     // MARK: identifiers
@@ -249,6 +253,7 @@ final class MockState {
         for (key, value) in stats.json { status[key] = value }
         status["echo"] = .bool(options.echo)
         status["sample_rate"] = .number(Double(options.sampleRate))
+        status["max_session_seconds"] = sessionCap.map { .number($0.seconds) } ?? .null
         var faultsJSON = faults.json
         faultsJSON["stalled_connections"] = .number(Double(connections.values.filter(\.isStalled).count))
         if let flapper {

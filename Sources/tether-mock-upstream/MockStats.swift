@@ -20,6 +20,7 @@ struct MockStats {
     var responsesStarted = 0
     var responsesCompleted = 0
     var responsesCancelled = 0
+    var sessionsExpired = 0
     var lastCloseCode: Int?
     var lastCloseReason: String?
     var lastClosedBy: String?
@@ -60,6 +61,7 @@ struct MockStats {
             "responses_started": .number(Double(responsesStarted)),
             "responses_completed": .number(Double(responsesCompleted)),
             "responses_cancelled": .number(Double(responsesCancelled)),
+            "sessions_expired": .number(Double(sessionsExpired)),
             "last_close_code": lastCloseCode.map { .number(Double($0)) } ?? .null,
             "last_close_reason": JSONValue(lastCloseReason),
             "last_closed_by": JSONValue(lastClosedBy),

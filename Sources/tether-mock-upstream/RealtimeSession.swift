@@ -8,6 +8,8 @@ import TetherCore
 /// committed and (with echo on) answered by a response that streams it back. `response.create`
 /// answers with the committed audio (manual turns) or a short tone (after a text item).
 /// Unknown or malformed client events get an `error` event and the connection stays up.
+///
+/// With a session cap it ends the session the way the real API does after 60 minutes.
 final class RealtimeSession: MockSession {
     private weak var connection: WebSocketConnection?
     private let options: MockOptions
@@ -30,6 +32,8 @@ final class RealtimeSession: MockSession {
     private var assistantItems: [(id: String, ms: Int)] = []
     private var firstEventTimer: Scheduled<Void>?
     private var started = false
+    /// Fixed when the connection opens: a cap set later applies to later connections only.
+    private let cap: SessionCap?
 
     private struct ActiveResponse {
         var id: String
@@ -47,6 +51,8 @@ final class RealtimeSession: MockSession {
                         hangoverMs: options.hangoverMs)
         let model = RequestTarget(connection.path).query["model"] ?? "gpt-realtime"
         session = Self.defaultSession(id: sessionID!, model: model, options: options)
+        cap = connection.state.sessionCap
+        if let cap { session["expires_at"] = .number(Double(cap.expiresAt(openedAt: WallClock.unixSeconds()))) }
     }
 
     var isResponding: Bool { response != nil }
@@ -84,6 +90,10 @@ final class RealtimeSession: MockSession {
 
     func start(firstEventDelayMs: Int) {
         guard let connection else { return }
+        if let cap {
+            // Counted from the connection's open, as expires_at is.
+            connection.schedule(afterMs: cap.milliseconds) { [weak self] in self?.expire(cap) }
+        }
         if firstEventDelayMs > 0 {
             firstEventTimer = connection.loop.assumeIsolated().scheduleTask(in: .milliseconds(Int64(firstEventDelayMs))) {
                 [weak self] in self?.sendSessionCreated()
@@ -107,6 +117,16 @@ final class RealtimeSession: MockSession {
         firstEventTimer = nil
         response?.streamer.cancel()
         response = nil
+    }
+
+    /// The session cap is reached: the real server's `session_expired` error, then close 1001
+    /// with the same words.
+    private func expire(_ cap: SessionCap) {
+        guard let connection, connection.isOpen else { return }
+        state?.stats.sessionsExpired += 1
+        Log.info("conn \(connection.number): session expired after \(cap.durationText)")
+        sendError(cap.message, code: "session_expired")
+        connection.sendClose(code: 1001, reason: cap.message)
     }
 
     // MARK: sending
@@ -197,6 +217,7 @@ final class RealtimeSession: MockSession {
         }
         merged["id"] = .string(sessionID ?? "")
         merged["object"] = "realtime.session"
+        merged["expires_at"] = session["expires_at"] ?? 0
         session = merged
         if let silence = turnDetection?["silence_duration_ms"]?.intValue, silence > 0 { vad.setHangover(ms: silence) }
         if !vadEnabled && vad.inSpeech { _ = vad.takeUtterance() }

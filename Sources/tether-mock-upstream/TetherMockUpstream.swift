@@ -11,7 +11,8 @@ struct TetherMockUpstream: ParsableCommand {
             the same port): GET /mock/status; POST /mock/drop, /mock/stall?seconds=S, /mock/unstall, \
             /mock/refuse-auth?count=N, /mock/slow-handshake?ms=M, /mock/garbage, \
             /mock/close?code=C&reason=R, /mock/function-call?name=N&arguments=JSON, \
-            /mock/speech-started, /mock/say?ms=M, /mock/flap?seed=S&seconds=T, /mock/reset.
+            /mock/speech-started, /mock/say?ms=M, /mock/flap?seed=S&seconds=T, /mock/max-session?seconds=S, \
+            /mock/reset.
             """
     )
 
@@ -48,6 +49,11 @@ struct TetherMockUpstream: ParsableCommand {
 
     @Option(help: "Length of one response audio chunk (ms).")
     var chunkMs = 100
+
+    @Option(name: .customLong("max-session"),
+            help: ArgumentHelp("End openai-realtime sessions after SECONDS (decimal), as the real API does after 60 minutes.",
+                               valueName: "SECONDS"))
+    var maxSessionSeconds: Double?
 
     @Option(parsing: .unconditional, help: "Fault from the start: refuse the next N upgrades with 401 (-1: all).")
     var refuseAuth = 0
@@ -86,6 +92,9 @@ struct TetherMockUpstream: ParsableCommand {
         guard (10...1000).contains(chunkMs), rate * chunkMs % 1000 == 0 else {
             throw ValidationError("--chunk-ms must be 10...1000 and a whole number of samples")
         }
+        if let maxSessionSeconds, !(maxSessionSeconds > 0 && maxSessionSeconds <= SessionCap.maxSeconds) {
+            throw ValidationError("--max-session must be > 0 and at most \(Int(SessionCap.maxSeconds)) seconds")
+        }
         guard refuseAuth >= -1 else { throw ValidationError("--refuse-auth must be >= -1") }
         guard slowHandshakeMs >= 0 else { throw ValidationError("--slow-handshake-ms must be >= 0") }
         guard HandshakePhase(rawValue: slowHandshakePhase) != nil else {
@@ -109,6 +118,7 @@ struct TetherMockUpstream: ParsableCommand {
         options.hangoverMs = hangoverMs
         options.responseSpeed = responseSpeed
         options.chunkMs = chunkMs
+        options.maxSessionSeconds = maxSessionSeconds
         options.refuseAuth = refuseAuth
         options.slowHandshakeMs = slowHandshakeMs
         options.slowHandshakePhase = HandshakePhase(rawValue: slowHandshakePhase) ?? .upgrade

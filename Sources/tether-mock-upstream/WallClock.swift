@@ -18,6 +18,13 @@ enum WallClock {
     /// Milliseconds on the monotonic clock since the first use of `WallClock` (process start).
     static func sinceStartMilliseconds() -> Int64 { (monotonicNanoseconds() - origin) / 1_000_000 }
 
+    /// Now in seconds since the Unix epoch (wall clock), as the API's `expires_at` counts.
+    static func unixSeconds() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
     /// Now as `2026-11-22T01:02:03.456Z`.
     static func iso8601Now() -> String {
         var ts = timespec()

@@ -203,12 +203,16 @@ def test_listening_line_and_status(mock):
     assert status["ok"] is True
     assert status["port"] == mock.port
     for key in ("connections_total", "connections_open", "received_pcm_bytes", "events_received",
-                "pings_answered", "last_close_code", "protocol_errors", "items_created", "hellos"):
+                "pings_answered", "last_close_code", "protocol_errors", "sessions_expired", "items_created",
+                "hellos", "max_session_seconds"):
         assert key in status
     assert mock.http("GET", "/mock/nope")[0] == 405
     assert mock.http("POST", "/mock/nope")[0] == 404
     assert mock.http("GET", "/elsewhere")[0] == 404
     assert mock.http("POST", "/mock/close", {"code": 99})[0] == 400
+    assert mock.http("POST", "/mock/max-session", {"seconds": -1})[0] == 400
+    assert mock.http("POST", "/mock/max-session", {"seconds": "nan"})[0] == 400
+    assert status["max_session_seconds"] is None and status["sessions_expired"] == 0
 
 
 # ---------------------------------------------------------------- openai-realtime
@@ -697,10 +701,14 @@ def test_openai_server_events_match_the_ga_types(mock):
         ws.send(json.dumps({"type": "input_audio_buffer.clear"}))
         ws.send(json.dumps({"type": "bogus"}))
         seen += recv_until(ws, "error")
+    mock.post("max-session", seconds=0.3)
+    with mock.connect() as ws:
+        seen += recv_until(ws, "error")  # session_expired, with expires_at in session.created
     types = {e["type"] for e in seen}
     assert {"session.created", "session.updated", "input_audio_buffer.speech_started",
             "response.output_audio.delta", "response.function_call_arguments.done",
             "input_audio_buffer.cleared", "error"} <= types
+    assert seen[-1]["error"]["code"] == "session_expired"
     for event in seen:
         model = adapter.validate_python(event)
         extras = [x for x in _extra_fields(model, event["type"])
@@ -709,6 +717,57 @@ def test_openai_server_events_match_the_ga_types(mock):
 
 
 # ---------------------------------------------------------------- conversation continuity
+
+
+def test_openai_session_cap_expires_like_the_real_api(mock_factory):
+    mock = mock_factory("--max-session", "1.5")
+    assert mock.status()["max_session_seconds"] == 1.5
+    reason = "Your session hit the maximum duration of 1.5 seconds."
+    opened, t0 = time.time(), time.monotonic()
+    with mock.connect() as ws:
+        created = recv_json(ws)
+        expires_at = created["session"]["expires_at"]
+        assert isinstance(expires_at, int) and int(opened + 1.5) - 1 <= expires_at <= int(time.time() + 1.5)
+        ws.send(json.dumps({"type": "session.update", "session": {"type": "realtime"}}))
+        assert recv_json(ws)["session"]["expires_at"] == expires_at
+        error = recv_until(ws, "error", timeout=5)[-1]
+        assert error["error"] == {"type": "invalid_request_error", "code": "session_expired", "message": reason,
+                                  "param": None, "event_id": None}
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=5)
+        assert closed.value.rcvd.code == 1001 and closed.value.rcvd.reason == reason
+        assert 1.4 <= time.monotonic() - t0 <= 3.0
+    wait_for(lambda: mock.status()["connections_open"] == 0, what="connection gone")
+    status = mock.status()
+    assert status["sessions_expired"] == 1 and status["last_close_code"] == 1001
+    assert status["last_close_reason"] == reason and status["last_closed_by"] == "server"
+
+
+def test_max_session_endpoint_applies_to_later_connections(mock):
+    with mock.connect() as before, mock.connect("/pcm") as pcm:
+        assert recv_json(before)["session"]["expires_at"] == 0  # no cap by default
+        assert mock.post("max-session", seconds=0.5)["max_session_seconds"] == 0.5
+        with mock.connect() as after:
+            created = recv_json(after)
+            assert created["session"]["expires_at"] >= int(time.time())
+            assert recv_until(after, "error")[-1]["error"]["code"] == "session_expired"
+            with pytest.raises(ConnectionClosed) as closed:
+                after.recv(timeout=5)
+            assert closed.value.rcvd.reason == "Your session hit the maximum duration of 0.5 seconds."
+        # The connection opened before, and pcm-stream, have no cap.
+        time.sleep(0.3)
+        before.send(json.dumps({"type": "session.update", "session": {"type": "realtime"}}))
+        assert recv_json(before)["type"] == "session.updated"
+        assert pcm.ping(b"still here").wait(5)
+        assert mock.post("max-session", seconds=60)["max_session_seconds"] == 60
+        mock.post("reset")  # a cap is how the server behaves, not a fault: reset keeps it
+        assert mock.status()["max_session_seconds"] == 60
+        with mock.connect() as later:
+            assert abs(recv_json(later)["session"]["expires_at"] - (time.time() + 60)) <= 2
+        assert mock.post("max-session", seconds=0)["max_session_seconds"] is None
+        with mock.connect() as off:
+            assert recv_json(off)["session"]["expires_at"] == 0
+    assert mock.status()["max_session_seconds"] is None
 
 
 def test_created_items_are_recorded_with_the_audio_before_them(mock):
