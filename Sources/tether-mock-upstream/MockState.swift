@@ -22,6 +22,10 @@ final class MockState {
     private var nextConnectionNumber = 1
     private var nextEventNumber = 1
     private var nextIDNumber = 1
+    /// Transcript prefixes (`u<k>`, `r<n>`) count across the process, like connection numbers,
+    /// so no two turns ever read the same.
+    private var nextUserTranscriptNumber = 1
+    private var nextAudioResponseNumber = 1
     private var flapper: Flapper?
     private var shutdownPromise: EventLoopPromise<Void>?
 
@@ -45,6 +49,18 @@ final class MockState {
     func nextID(_ prefix: String) -> String {
         defer { nextIDNumber += 1 }
         return "\(prefix)_mock_\(nextIDNumber)"
+    }
+
+    /// `u<k>`: the prefix of the next user transcript's words.
+    func nextUserTranscriptPrefix() -> String {
+        defer { nextUserTranscriptNumber += 1 }
+        return "u\(nextUserTranscriptNumber)"
+    }
+
+    /// `r<n>`: the prefix of the next audio response's transcript words.
+    func nextAudioResponsePrefix() -> String {
+        defer { nextAudioResponseNumber += 1 }
+        return "r\(nextAudioResponseNumber)"
     }
 
     // MARK: upgrades

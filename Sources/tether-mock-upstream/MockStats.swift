@@ -27,9 +27,11 @@ struct MockStats {
     var functionCalls: [FunctionCallRecord] = []
     var truncations: [JSONValue] = []
     var pcmControl: [JSONValue] = []
-    /// What a continuity test compares: the items a client seeded, the pcm-stream hellos.
+    /// What a continuity test compares: the items a client seeded, the pcm-stream hellos, the
+    /// transcripts the mock sent.
     var itemsCreated: [JSONValue] = []
     var hellos: [JSONValue] = []
+    var transcripts: [JSONValue] = []
 
     /// Lists are capped so a soak run cannot grow the mock without bound.
     static let listCap = 100
@@ -70,6 +72,7 @@ struct MockStats {
             "pcm_control": .array(pcmControl),
             "items_created": .array(itemsCreated),
             "hellos": .array(hellos),
+            "transcripts": .array(transcripts),
         ]
     }
 }

@@ -9,7 +9,9 @@ import TetherCore
 /// answers with the committed audio (manual turns) or a short tone (after a text item).
 /// Unknown or malformed client events get an `error` event and the connection stays up.
 ///
-/// With a session cap it ends the session the way the real API does after 60 minutes.
+/// For conversation continuity it transcribes, deterministically (`MockTranscript`): user turns
+/// when the session asks for input transcription, and every audio response; and, with a
+/// session cap, it ends the session the way the real API does after 60 minutes.
 final class RealtimeSession: MockSession {
     private weak var connection: WebSocketConnection?
     private let options: MockOptions
@@ -40,6 +42,9 @@ final class RealtimeSession: MockSession {
         var itemID: String
         var streamer: AudioStreamer
         var audioMs: Int
+        var transcript: MockTranscript
+        /// Transcript words sent so far in `response.output_audio_transcript.delta` events.
+        var wordsSent = 0
     }
 
     init(connection: WebSocketConnection) {
@@ -85,6 +90,9 @@ final class RealtimeSession: MockSession {
     private var vadEnabled: Bool { turnDetection != nil }
     private var createResponse: Bool { turnDetection?["create_response"]?.boolValue ?? true }
     private var interruptResponse: Bool { turnDetection?["interrupt_response"]?.boolValue ?? true }
+    /// Input transcription is on when `audio.input.transcription` is an object (GA API; null by
+    /// default, as on the real server).
+    private var transcribesInput: Bool { session["audio"]?["input"]?["transcription"]?.objectValue != nil }
 
     // MARK: lifecycle
 
@@ -115,7 +123,14 @@ final class RealtimeSession: MockSession {
     func stop() {
         firstEventTimer?.cancel()
         firstEventTimer = nil
-        response?.streamer.cancel()
+        if let active = response {
+            // The connection ends mid-response: the client holds only the transcript deltas.
+            active.streamer.cancel()
+            state?.transcriptSent(on: connection?.number ?? 0, role: "assistant", itemID: active.itemID,
+                                  responseID: active.id, text: active.transcript.text(to: active.wordsSent),
+                                  audioMs: Self.milliseconds(ofBytes: active.streamer.sentBytes, options),
+                                  cancelled: true, doneSent: false)
+        }
         response = nil
     }
 
@@ -258,12 +273,13 @@ final class RealtimeSession: MockSession {
         }
         let itemID = speechItemID ?? state?.nextID("item") ?? "item_mock"
         speechItemID = nil
-        commitUserAudio(itemID: itemID)
+        commitUserAudio(itemID: itemID, audioMs: Self.milliseconds(ofBytes: audio.count, options))
         pendingUserAudio = audio
     }
 
-    /// input_audio_buffer.committed and the user item it becomes.
-    private func commitUserAudio(itemID: String) {
+    /// input_audio_buffer.committed and the user item it becomes, then its transcript (when
+    /// transcription is on) of `audioMs` of speech.
+    private func commitUserAudio(itemID: String, audioMs: Int) {
         send("input_audio_buffer.committed", ["previous_item_id": JSONValue(lastItemID), "item_id": .string(itemID)])
         let item: JSONValue = [
             "id": .string(itemID), "object": "realtime.item", "type": "message", "status": "completed", "role": "user",
@@ -272,6 +288,22 @@ final class RealtimeSession: MockSession {
         send("conversation.item.added", ["previous_item_id": JSONValue(lastItemID), "item": item])
         send("conversation.item.done", ["previous_item_id": JSONValue(lastItemID), "item": item])
         lastItemID = itemID
+        if transcribesInput { transcribeUserAudio(itemID: itemID, audioMs: audioMs) }
+    }
+
+    /// The user turn's transcript, right after its item is done: one delta with all of it, then
+    /// `completed` (GA shapes, usage by duration as for whisper-1).
+    private func transcribeUserAudio(itemID: String, audioMs: Int) {
+        guard let state else { return }
+        let text = MockTranscript(prefix: state.nextUserTranscriptPrefix(), audioMs: audioMs).fullText
+        send("conversation.item.input_audio_transcription.delta", [
+            "item_id": .string(itemID), "content_index": 0, "delta": .string(text),
+        ])
+        send("conversation.item.input_audio_transcription.completed", [
+            "item_id": .string(itemID), "content_index": 0, "transcript": .string(text),
+            "usage": ["type": "duration", "seconds": .number(Double(audioMs) / 1000)],
+        ])
+        state.transcriptSent(on: connection?.number ?? 0, role: "user", itemID: itemID, text: text, audioMs: audioMs)
     }
 
     private func itemCreate(_ object: JSONObject, _ event: JSONValue) {
@@ -366,7 +398,7 @@ final class RealtimeSession: MockSession {
             speechItemID = nil
             state?.stats.speechStopped += 1
             send("input_audio_buffer.speech_stopped", ["audio_end_ms": .number(Double(endMs)), "item_id": .string(itemID)])
-            commitUserAudio(itemID: itemID)
+            commitUserAudio(itemID: itemID, audioMs: Self.milliseconds(ofBytes: utterance.count, options))
             if options.echo && createResponse && !utterance.isEmpty {
                 if response != nil { cancelResponse(reason: "turn_detected") }
                 startResponse(.echo(utterance))
@@ -415,10 +447,11 @@ final class RealtimeSession: MockSession {
         ]
     }
 
-    private func assistantItem(id: String, status: String, withContent: Bool) -> JSONValue {
+    /// `transcript` nil: the item as announced, before it has content.
+    private func assistantItem(id: String, status: String, transcript: String?) -> JSONValue {
         [
             "id": .string(id), "object": "realtime.item", "type": "message", "status": .string(status), "role": "assistant",
-            "content": withContent ? [["type": "output_audio", "transcript": ""]] : [],
+            "content": transcript.map { [["type": "output_audio", "transcript": .string($0)]] } ?? [],
         ]
     }
 
@@ -427,9 +460,10 @@ final class RealtimeSession: MockSession {
         let responseID = state.nextID("resp")
         let itemID = state.nextID("item")
         let audioMs = Self.milliseconds(ofBytes: audio.byteCount, options)
+        let transcript = MockTranscript(prefix: state.nextAudioResponsePrefix(), audioMs: audioMs)
         state.stats.responsesStarted += 1
         send("response.created", ["response": responseObject(id: responseID, status: "in_progress", reason: nil, output: [])])
-        let item = assistantItem(id: itemID, status: "in_progress", withContent: false)
+        let item = assistantItem(id: itemID, status: "in_progress", transcript: nil)
         send("response.output_item.added", ["response_id": .string(responseID), "output_index": 0, "item": item])
         send("conversation.item.added", ["previous_item_id": JSONValue(lastItemID), "item": item])
         lastItemID = itemID
@@ -449,10 +483,25 @@ final class RealtimeSession: MockSession {
                     "response_id": .string(responseID), "item_id": .string(itemID), "output_index": 0, "content_index": 0,
                     "delta": .string(Base64.encode(chunk)),
                 ])
+                self.sendTranscriptDelta()
             },
             onFinish: { [weak self] in self?.finishResponse(status: "completed", reason: nil) })
-        response = ActiveResponse(id: responseID, itemID: itemID, streamer: streamer, audioMs: audioMs)
+        response = ActiveResponse(id: responseID, itemID: itemID, streamer: streamer, audioMs: audioMs,
+                                  transcript: transcript)
         streamer.start(paused: connection.isStalled)
+    }
+
+    /// The transcript words of the audio sent so far that the client does not have yet, as one
+    /// `response.output_audio_transcript.delta` (none when a chunk completes no new word).
+    private func sendTranscriptDelta() {
+        guard let active = response else { return }
+        let words = active.transcript.wordCount(spokenMs: Self.milliseconds(ofBytes: active.streamer.sentBytes, options))
+        guard words > active.wordsSent else { return }
+        response?.wordsSent = words
+        send("response.output_audio_transcript.delta", [
+            "response_id": .string(active.id), "item_id": .string(active.itemID), "output_index": 0, "content_index": 0,
+            "delta": .string(active.transcript.text(from: active.wordsSent, to: words, leadingSpace: true)),
+        ])
     }
 
     private func cancelResponse(reason: String) {
@@ -461,18 +510,29 @@ final class RealtimeSession: MockSession {
         finishResponse(status: "cancelled", reason: reason)
     }
 
-    /// The closing events of the active response: audio done, part done, item done, response done.
+    /// The closing events of the active response: transcript done, audio done, part done, item
+    /// done, response done. The transcript covers the audio sent: all of it, or (cancelled) the
+    /// part that went out.
     private func finishResponse(status: String, reason: String?) {
+        sendTranscriptDelta()
         guard let active = response else { return }
         response = nil
         if status == "completed" { state?.stats.responsesCompleted += 1 } else { state?.stats.responsesCancelled += 1 }
+        let sentMs = Self.milliseconds(ofBytes: active.streamer.sentBytes, options)
+        let transcript = active.transcript.text(to: active.wordsSent)
         let ids: JSONObject = ["response_id": .string(active.id), "item_id": .string(active.itemID), "output_index": 0,
                                "content_index": 0]
+        var transcriptDone = ids
+        transcriptDone["transcript"] = .string(transcript)
+        send("response.output_audio_transcript.done", transcriptDone)
         send("response.output_audio.done", ids)
         var partDone = ids
-        partDone["part"] = ["type": "audio", "transcript": ""]
+        partDone["part"] = ["type": "audio", "transcript": .string(transcript)]
         send("response.content_part.done", partDone)
-        let item = assistantItem(id: active.itemID, status: status == "completed" ? "completed" : "incomplete", withContent: true)
+        state?.transcriptSent(on: connection?.number ?? 0, role: "assistant", itemID: active.itemID, responseID: active.id,
+                              text: transcript, audioMs: sentMs, cancelled: status != "completed")
+        let item = assistantItem(id: active.itemID, status: status == "completed" ? "completed" : "incomplete",
+                                 transcript: transcript)
         send("response.output_item.done", ["response_id": .string(active.id), "output_index": 0, "item": item])
         send("conversation.item.done", ["previous_item_id": nil, "item": item])
         send("response.done", ["response": responseObject(id: active.id, status: status, reason: reason, output: [item])])

@@ -65,6 +65,11 @@ class Mock:
     def status(self):
         return self.control("status")
 
+    def transcripts(self, role=None):
+        """The transcripts the mock sent (`user`/`assistant` turns), oldest first: what a client's
+        conversation ledger should hold."""
+        return [t for t in self.status()["transcripts"] if role is None or t["role"] == role]
+
     def items_created(self, connection=None):
         """The client's `conversation.item.create` items (with `audio_bytes_before`), in order."""
         return [i for i in self.status()["items_created"] if connection is None or i["connection"] == connection]

@@ -204,7 +204,7 @@ def test_listening_line_and_status(mock):
     assert status["port"] == mock.port
     for key in ("connections_total", "connections_open", "received_pcm_bytes", "events_received",
                 "pings_answered", "last_close_code", "protocol_errors", "sessions_expired", "items_created",
-                "hellos", "max_session_seconds"):
+                "hellos", "transcripts", "max_session_seconds"):
         assert key in status
     assert mock.http("GET", "/mock/nope")[0] == 405
     assert mock.http("POST", "/mock/nope")[0] == 404
@@ -686,7 +686,8 @@ def test_openai_server_events_match_the_ga_types(mock):
     adapter = TypeAdapter(RealtimeServerEvent)
     seen = []
     with mock.connect() as ws:
-        ws.send(json.dumps({"type": "session.update", "session": {"type": "realtime"}}))
+        ws.send(json.dumps({"type": "session.update", "session": {
+            "type": "realtime", "audio": {"input": {"transcription": {"model": "whisper-1"}}}}}))
         for chunk in chunks(tone(300) + silence(600)):
             ws.send(append_event(chunk))
         seen += recv_until(ws, "response.done", timeout=10)
@@ -707,7 +708,10 @@ def test_openai_server_events_match_the_ga_types(mock):
     types = {e["type"] for e in seen}
     assert {"session.created", "session.updated", "input_audio_buffer.speech_started",
             "response.output_audio.delta", "response.function_call_arguments.done",
-            "input_audio_buffer.cleared", "error"} <= types
+            "input_audio_buffer.cleared", "error",
+            "conversation.item.input_audio_transcription.delta",
+            "conversation.item.input_audio_transcription.completed",
+            "response.output_audio_transcript.delta", "response.output_audio_transcript.done"} <= types
     assert seen[-1]["error"]["code"] == "session_expired"
     for event in seen:
         model = adapter.validate_python(event)
@@ -717,6 +721,128 @@ def test_openai_server_events_match_the_ga_types(mock):
 
 
 # ---------------------------------------------------------------- conversation continuity
+
+
+def words(prefix, n):
+    return " ".join(f"{prefix}w{i}" for i in range(1, n + 1))
+
+
+def audio_ms(events):
+    """Milliseconds of response audio in `events`."""
+    pcm = b"".join(base64.b64decode(e["delta"]) for e in events if e["type"] == "response.output_audio.delta")
+    return len(pcm) // 2 * 1000 // RATE
+
+
+def test_openai_user_transcript_only_when_transcription_is_configured(mock):
+    speech = tone(400) + silence(600)  # 20 loud frames: a 400 ms utterance, 4 words
+    with mock.connect() as ws:
+        created = recv_json(ws)
+        assert created["session"]["audio"]["input"]["transcription"] is None  # the default, as in the GA API
+        for chunk in chunks(speech):
+            ws.send(append_event(chunk))
+        events = recv_until(ws, "response.done", timeout=10)
+        assert not [e for e in events if "input_audio_transcription" in e["type"]]
+
+        ws.send(json.dumps({"type": "session.update", "session": {
+            "type": "realtime", "audio": {"input": {"transcription": {"model": "gpt-4o-transcribe"}}}}}))
+        assert recv_json(ws)["session"]["audio"]["input"]["transcription"] == {"model": "gpt-4o-transcribe"}
+        for chunk in chunks(speech):
+            ws.send(append_event(chunk))
+        events = recv_until(ws, "response.done", timeout=10)
+        types = [e["type"] for e in events]
+        item_id = next(e for e in events if e["type"] == "input_audio_buffer.committed")["item_id"]
+        done = types.index("conversation.item.done")
+        assert events[done]["item"]["id"] == item_id
+        # Right after the user item is done, before the response: a delta, then completed.
+        assert types[done + 1:done + 3] == ["conversation.item.input_audio_transcription.delta",
+                                            "conversation.item.input_audio_transcription.completed"]
+        completed = events[done + 2]
+        assert completed["item_id"] == item_id and completed["content_index"] == 0
+        assert completed["transcript"] == words("u1", 4)  # the first user transcript of the process
+        assert completed["usage"] == {"type": "duration", "seconds": 0.4}
+        assert events[done + 1]["delta"] == completed["transcript"]
+        assert types.index("conversation.item.input_audio_transcription.completed") < types.index("response.created")
+
+        # A manual turn is transcribed on commit: 300 ms of tone + 600 ms of silence committed, 9 words.
+        ws.send(json.dumps({"type": "session.update", "session": {
+            "type": "realtime", "audio": {"input": {"turn_detection": None}}}}))
+        recv_until(ws, "session.updated")
+        for chunk in chunks(tone(300) + silence(600)):
+            ws.send(append_event(chunk))
+        ws.send(json.dumps({"type": "input_audio_buffer.commit"}))
+        completed = recv_until(ws, "conversation.item.input_audio_transcription.completed")[-1]
+        assert completed["transcript"] == words("u2", 9)
+
+        # transcription: null switches it off again.
+        ws.send(json.dumps({"type": "session.update", "session": {
+            "type": "realtime", "audio": {"input": {"transcription": None}}}}))
+        assert recv_until(ws, "session.updated")[-1]["session"]["audio"]["input"]["transcription"] is None
+        for chunk in chunks(tone(200)):
+            ws.send(append_event(chunk))
+        ws.send(json.dumps({"type": "input_audio_buffer.commit"}))
+        ws.send(json.dumps({"type": "bogus"}))  # a marker: everything before it has been answered
+        events = recv_until(ws, "error")
+        assert "input_audio_buffer.committed" in [e["type"] for e in events]
+        assert not [e for e in events if "input_audio_transcription" in e["type"]]
+
+    user = [t for t in mock.status()["transcripts"] if t["role"] == "user"]
+    assert [(t["connection"], t["item_id"], t["text"], t["audio_ms"], t["cancelled"]) for t in user] == [
+        (1, item_id, words("u1", 4), 400, False), (1, user[1]["item_id"], words("u2", 9), 900, False)]
+
+
+def test_openai_assistant_transcript_follows_the_audio(mock):
+    with mock.connect() as ws:
+        recv_json(ws)
+        for n, ms in ((1, 730), (2, 50)):
+            mock.post("say", ms=ms)
+            events = recv_until(ws, "response.done", timeout=10)
+            types = [e["type"] for e in events]
+            response = events[-1]["response"]
+            item_id = response["output"][0]["id"]
+            expected = words(f"r{n}", max(1, ms // 100))  # one word per 100 ms, at least one
+            deltas = [e for e in events if e["type"] == "response.output_audio_transcript.delta"]
+            assert deltas and all(d["response_id"] == response["id"] and d["item_id"] == item_id
+                                  and d["output_index"] == 0 and d["content_index"] == 0 for d in deltas)
+            assert "".join(d["delta"] for d in deltas) == expected
+            done = next(e for e in events if e["type"] == "response.output_audio_transcript.done")
+            assert done["transcript"] == expected and done["item_id"] == item_id
+            assert types.index("response.output_audio_transcript.done") < types.index("response.output_audio.done")
+            part = next(e for e in events if e["type"] == "response.content_part.done")["part"]
+            assert part == {"type": "audio", "transcript": expected}
+            for kind in ("response.output_item.done", "conversation.item.done"):
+                item = next(e for e in events if e["type"] == kind)["item"]
+                assert item["content"] == [{"type": "output_audio", "transcript": expected}]
+            assert response["output"][0]["content"][0]["transcript"] == expected
+            assert audio_ms(events) == ms
+    assistant = [t for t in mock.status()["transcripts"] if t["role"] == "assistant"]
+    assert [(t["text"], t["audio_ms"], t["cancelled"], t["done_sent"]) for t in assistant] == [
+        (words("r1", 7), 730, False, True), (words("r2", 1), 50, False, True)]
+
+
+@pytest.mark.parametrize("how", ["response.cancel", "barge-in"])
+def test_openai_cancelled_response_transcribes_only_the_audio_sent(mock, how):
+    with mock.connect() as ws:
+        recv_json(ws)
+        mock.post("say", ms=20000)
+        events = recv_until(ws, "response.output_audio_transcript.delta")
+        events += recv_until(ws, "response.output_audio_transcript.delta")
+        if how == "response.cancel":
+            ws.send(json.dumps({"type": "response.cancel"}))
+        else:
+            mock.post("speech-started")
+        events += recv_until(ws, "response.done")
+        assert events[-1]["response"]["status"] == "cancelled"
+        sent_ms = audio_ms(events)
+        assert 200 <= sent_ms < 20000
+        expected = words("r1", sent_ms // 100)
+        done = next(e for e in events if e["type"] == "response.output_audio_transcript.done")
+        assert done["transcript"] == expected
+        assert "".join(e["delta"] for e in events if e["type"] == "response.output_audio_transcript.delta") == expected
+        item = next(e for e in events if e["type"] == "response.output_item.done")["item"]
+        assert item["status"] == "incomplete" and item["content"][0]["transcript"] == expected
+    [record] = mock.status()["transcripts"]
+    assert record["text"] == expected and record["audio_ms"] == sent_ms
+    assert record["cancelled"] is True and record["done_sent"] is True
 
 
 def test_openai_session_cap_expires_like_the_real_api(mock_factory):
@@ -730,7 +856,9 @@ def test_openai_session_cap_expires_like_the_real_api(mock_factory):
         assert isinstance(expires_at, int) and int(opened + 1.5) - 1 <= expires_at <= int(time.time() + 1.5)
         ws.send(json.dumps({"type": "session.update", "session": {"type": "realtime"}}))
         assert recv_json(ws)["session"]["expires_at"] == expires_at
-        error = recv_until(ws, "error", timeout=5)[-1]
+        mock.post("say", ms=20000)  # still streaming when the session expires
+        events = recv_until(ws, "error", timeout=5)
+        error = events[-1]
         assert error["error"] == {"type": "invalid_request_error", "code": "session_expired", "message": reason,
                                   "param": None, "event_id": None}
         with pytest.raises(ConnectionClosed) as closed:
@@ -741,6 +869,12 @@ def test_openai_session_cap_expires_like_the_real_api(mock_factory):
     status = mock.status()
     assert status["sessions_expired"] == 1 and status["last_close_code"] == 1001
     assert status["last_close_reason"] == reason and status["last_closed_by"] == "server"
+    # The response just stopped: the client holds only the transcript deltas.
+    assert "response.done" not in [e["type"] for e in events]
+    held = "".join(e["delta"] for e in events if e["type"] == "response.output_audio_transcript.delta")
+    [record] = status["transcripts"]
+    assert held and record["text"] == held and record["done_sent"] is False and record["cancelled"] is True
+    assert record["audio_ms"] == audio_ms(events)
 
 
 def test_max_session_endpoint_applies_to_later_connections(mock):
