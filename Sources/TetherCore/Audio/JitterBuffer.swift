@@ -182,6 +182,14 @@ public struct JitterBuffer: Sendable {
     /// keeps running through the gap.
     public var isPlayingItem: Bool { items.first?.started == true }
 
+    /// The next period would run dry mid-item: the item is playing and not complete, and less
+    /// than a period of it is queued. While the device still holds plenty, the playback thread
+    /// waits for more rather than pull (and play) a gap.
+    public var wouldStarve: Bool {
+        guard phase == .playing, let head = items.first, head.started, !head.complete else { return false }
+        return head.queued < settings.framesPerPeriod
+    }
+
     /// The head item may (re)start: enough is queued, or it is all there is.
     public var isReadyToPlay: Bool {
         guard let head = items.first else { return false }

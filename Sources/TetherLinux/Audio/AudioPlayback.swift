@@ -75,6 +75,9 @@ final class AudioPlayback: Sendable {
     /// Reply audio queued and not yet played, for the session's downlink flow control.
     var queuedMs: Int { state.withLock { PCM16.milliseconds(frames: $0.jitter.queuedFrames, rate: $0.rate) } }
 
+    /// Nothing queued and the device stopped: the speaker is silent.
+    var isIdle: Bool { state.withLock { !$0.deviceRunning && $0.jitter.queuedFrames == 0 } }
+
     // MARK: - Session side
 
     func enqueue(itemID: String?, pcm: [UInt8]) {
@@ -213,14 +216,29 @@ final class AudioPlayback: Sendable {
             mono.deallocate()
         }
 
+        // When what was written will have played out, at the device's rate: the audio the device
+        // (and whatever sits behind it) still holds. Modelled from the writes, not asked of the
+        // device: a plugin chain may buffer more than its own delay reports.
+        var deviceEnd = MonoTime.zero
+        let periodTime = Duration.nanoseconds(Int64(period) * 1_000_000_000 / Int64(max(1, pcm.rate)))
+        // Keep at least this much in the device while waiting for the brain's next chunk.
+        let keep = periodTime + .milliseconds(5)
+
         while true {
-            let step = state.wait(until: MonoClock.now() + context.heartbeatInterval) { s -> Step? in
+            let now = MonoClock.now()
+            // A reply arriving in chunks, each a little faster than real time, must not be cut
+            // by the thread running ahead of it: while the device still holds audio, wait for
+            // the next chunk instead of playing a gap (a real stall still underruns, later).
+            let holdUntil = running ? deviceEnd - keep : now
+            let deadline = holdUntil > now ? min(holdUntil, now + context.heartbeatInterval) : now + context.heartbeatInterval
+            let step = state.wait(until: deadline) { s -> Step? in
                 if let exit = s.exit(run: run, generation: generation) { return .exit(exit) }
                 if let request = s.bargeRequest {
                     s.bargeRequest = nil
                     return .bargeIn(request)
                 }
                 guard running || s.jitter.isReadyToPlay else { return nil }
+                if running && s.jitter.wouldStarve && MonoClock.now() < holdUntil { return nil }
                 let period = s.jitter.pull(into: mono)
                 s.gain.apply(to: mono)
                 return .write(period, mayStop: !s.jitter.isPlayingItem && !s.jitter.isReadyToPlay)
@@ -252,6 +270,7 @@ final class AudioPlayback: Sendable {
             case .write(let chunk, let mayStop):
                 if !running {
                     running = true
+                    deviceEnd = MonoClock.now()
                     finish(ledger.reset(), interrupted: nil, at: MonoClock.now())
                     status.set(.playing)
                     state.withLock { $0.deviceRunning = true }
@@ -262,6 +281,7 @@ final class AudioPlayback: Sendable {
                 }
                 let result = pcm.writePeriod(from: UnsafeRawPointer(out.baseAddress!))
                 let now = MonoClock.now()
+                deviceEnd = max(deviceEnd, now) + periodTime
                 // Progress: the device took a period. (Stuck in the write, we do not get here.)
                 if now.nanoseconds - lastBeat.nanoseconds >= beatSpacing {
                     heartbeat.beat()

@@ -45,6 +45,21 @@ private func pull(_ jb: inout JitterBuffer, frames: Int = 10) -> (samples: [Int1
         #expect(jb.underruns == 0)
     }
 
+    @Test func wouldStarveOnlyMidItemWithLessThanAPeriodQueued() {
+        var jb = makeBuffer()
+        jb.enqueue(itemID: "a", pcm: bytes(ramp(35)))
+        #expect(!jb.wouldStarve, "not playing yet: prebuffering decides")
+        _ = pull(&jb)
+        _ = pull(&jb)
+        _ = pull(&jb)
+        #expect(jb.wouldStarve, "5 frames left of an unfinished item")
+        jb.enqueue(itemID: "a", pcm: bytes(ramp(10, from: 36)))
+        #expect(!jb.wouldStarve)
+        _ = pull(&jb)
+        jb.finishItem(itemID: "a")
+        #expect(!jb.wouldStarve, "a complete item ends, it does not starve")
+    }
+
     @Test func shortCompleteItemStartsWithoutPrebuffer() {
         var jb = makeBuffer()
         jb.enqueue(itemID: "a", pcm: bytes(ramp(15)))
