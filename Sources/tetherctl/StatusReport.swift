@@ -26,6 +26,12 @@ enum StatusReport {
         lines.append("capture:    \(text(audio?["capture"]?["state"])) on \(text(audio?["capture"]?["device"])), xruns \(text(audio?["capture"]?["xruns"]))")
         lines.append("playback:   \(text(audio?["playback"]?["state"])) on \(text(audio?["playback"]?["device"])), underruns \(text(audio?["playback"]?["underruns"]))")
         lines.append("mic:        \(audio?["muted"]?.boolValue == true ? "muted" : "open"), volume \(text(audio?["volume"]))")
+        if let conversation = status["conversation"] {
+            var line = "conversation: \(text(conversation["id"])), \(text(conversation["items"])) turns carried"
+            if conversation["transcribing"]?.boolValue == false { line += " (the person's turns are not transcribed)" }
+            if let next = conversation["next_rotation_s"], !next.isNull { line += ", next rotation in \(text(next)) s" }
+            lines.append(line)
+        }
         let buffer = status["buffer"]
         lines.append("buffer:     \(text(buffer?["queued_ms"])) ms queued, \(text(buffer?["dropped_ms"])) ms dropped")
         lines.append("uptime:     \(text(status["uptime_s"])) s, version \(text(status["version"]))")

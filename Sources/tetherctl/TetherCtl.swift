@@ -59,6 +59,7 @@ enum TetherCtl {
                                          ArgumentSpec("output", help: "The output to return to the brain (text or JSON).")])) { parsed in
             ["cmd": "tool-result", "call_id": .string(parsed.argument("call_id") ?? ""), "output": .string(parsed.argument("output") ?? "")]
         },
+        .simple("forget", "Forget the conversation and start a fresh upstream session now."),
     ]
 
     /// The global options: before or after the command's name, as with systemctl.

@@ -40,7 +40,7 @@ import Testing
 
         func feed(_ s: String) -> [UpstreamInbound] { dialect.decodeText(Array(s.utf8)) }
         #expect(feed(#"{"type":"session.created","session":{"id":"sess_1"}}"#) == [.ignored])
-        #expect(feed(#"{"type":"session.updated","session":{}}"#) == [.sessionReady(id: "sess_1")])
+        #expect(feed(#"{"type":"session.updated","session":{}}"#) == [.sessionReady(id: "sess_1", expiresAt: nil)])
         #expect(feed(#"{"type":"response.output_audio.delta","item_id":"it","delta":"AQI="}"#) == [.audio(itemID: "it", pcm: [1, 2])])
         #expect(feed(#"{"type":"response.audio.delta","item_id":"it","delta":"AQI="}"#) == [.audio(itemID: "it", pcm: [1, 2])])
         #expect(feed(#"{"type":"response.output_audio.delta","delta":"!!"}"#).first.map { if case .malformed = $0 { true } else { false } } == true)
@@ -60,7 +60,7 @@ import Testing
         var dialect = OpenAIRealtimeDialect(session: [:], rate: 24000)
         _ = dialect.decodeText(Array(#"{"type":"session.created","session":{"id":"s"}}"#.utf8))
         let events = dialect.decodeText(Array(#"{"type":"error","error":{"message":"unknown voice"}}"#.utf8))
-        #expect(events == [.error(message: "unknown voice"), .sessionReady(id: "s")])
+        #expect(events == [.error(message: "unknown voice"), .sessionReady(id: "s", expiresAt: nil)])
     }
 
     @Test func pcmStreamDialect() {

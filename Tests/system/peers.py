@@ -40,6 +40,8 @@ class PythonPeer:
         self.connections = []
         self.lock = threading.Lock()
         self.refuse_status = None
+        # Answer conversation.item.create with added and done, as the real server does.
+        self.confirm_items = True
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -125,6 +127,14 @@ class PythonPeer:
                 c.events.append(event)
                 if openai and event.get("type") == "session.update":
                     await ws.send(json.dumps({"type": "session.updated", "event_id": "e1", "session": event.get("session", {})}))
+                if openai and event.get("type") == "conversation.item.create" and self.confirm_items:
+                    # As the real server does: the item is added, then done (status filled in).
+                    item = dict(event.get("item", {}), object="realtime.item")
+                    item.setdefault("id", f"item_py_{len(c.events)}")
+                    item.setdefault("status", "completed")
+                    for kind in ("conversation.item.added", "conversation.item.done"):
+                        await ws.send(json.dumps({"type": kind, "event_id": f"e{len(c.events)}", "previous_item_id": None,
+                                                  "item": item}))
         except websockets.ConnectionClosed:
             pass
         finally:

@@ -85,7 +85,9 @@ def test_pcm_stream_goes_live_on_upgrade_and_says_hello(daemon_factory, peer):
     events = d.events(["session"])
     d.wait_state("live")
     hello = json.loads(peer.latest().texts[0])
+    conversation = hello.pop("conversation")
     assert hello == {"type": "hello", "format": "s16le", "rate": 24000, "channels": 1, "client": "tetherd/0.1.0"}
+    assert conversation == d.status()["conversation"]["id"] and conversation.startswith("conv_")
     assert d.request("say", text="hi")["ok"]
     wait_until(lambda: any(json.loads(t).get("type") == "say" for t in peer.latest().texts), 5, what="say")
     tool = d.request("tool-result", call_id="x", output="{}")

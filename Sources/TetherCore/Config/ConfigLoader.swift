@@ -27,6 +27,9 @@ public enum ConfigLoader {
         try reader.section("upstream") { (s: inout SectionReader) throws(ConfigError) in try readUpstream(&s, into: &config.upstream) }
         try reader.section("link") { (s: inout SectionReader) throws(ConfigError) in try readLink(&s, into: &config.link) }
         try reader.section("audio") { (s: inout SectionReader) throws(ConfigError) in try readAudio(&s, into: &config.audio) }
+        try reader.section("conversation") { (s: inout SectionReader) throws(ConfigError) in
+            try readConversation(&s, into: &config.conversation)
+        }
         try reader.section("network") { (s: inout SectionReader) throws(ConfigError) in try readNetwork(&s, into: &config.network) }
         try reader.section("control") { (s: inout SectionReader) throws(ConfigError) in try readControl(&s, into: &config.control) }
         try reader.section("log") { (s: inout SectionReader) throws(ConfigError) in try readLog(&s, into: &config.log) }
@@ -141,6 +144,29 @@ public enum ConfigLoader {
         if let e: EchoMode = try s.enumeration("echo") { a.echo = e }
         if let t = try s.duration("echo_tail", min: .zero, max: .seconds(5)) { a.echoTail = t }
         if let v = try s.integer("volume", in: 0...100) { a.volume = v }
+    }
+
+    private static func readConversation(_ s: inout SectionReader, into c: inout ConversationConfig) throws(ConfigError) {
+        if let b = try s.bool("carry") { c.carry = b }
+        if let n = try s.integer("max_items", in: 0...1000) { c.maxItems = n }
+        if let n = try s.integer("max_chars", in: 0...1_000_000) { c.maxChars = n }
+        if let d = try s.duration("max_age", min: .seconds(1), max: .seconds(7 * 86400)) { c.maxAge = d }
+        if s.has("rotate_after") {
+            c.rotateAfterIsExplicit = true
+            c.rotateAfter = try s.duration("rotate_after", min: .seconds(5), max: .seconds(86400))
+        }
+        if let d = try s.duration("rotate_deadline", min: .seconds(5), max: .seconds(86400)) { c.rotateDeadline = d }
+        if let after = c.rotateAfter, c.rotateDeadline <= after {
+            throw s.error(s.has("rotate_deadline") ? "rotate_deadline" : "rotate_after",
+                          "rotate_deadline (\(DurationText.format(c.rotateDeadline))) must be later than rotate_after (\(DurationText.format(after)))")
+        }
+        if s.has("transcribe") {
+            let model = try s.optionalString("transcribe")
+            if let model, model.isEmpty || model.contains(where: { $0.isWhitespace }) {
+                throw s.error("transcribe", "must be a model name such as gpt-4o-mini-transcribe, or null")
+            }
+            c.transcribe = model
+        }
     }
 
     private static func readNetwork(_ s: inout SectionReader, into n: inout NetworkConfig) throws(ConfigError) {

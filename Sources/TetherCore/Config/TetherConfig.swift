@@ -6,6 +6,7 @@ public struct TetherConfig: Sendable, Equatable {
     public var upstream = UpstreamConfig()
     public var link = LinkConfig()
     public var audio = AudioConfig()
+    public var conversation = ConversationConfig()
     public var network = NetworkConfig()
     public var control = ControlConfig()
     public var log = LogConfig()
@@ -125,6 +126,34 @@ public struct AudioConfig: Sendable, Equatable {
     public var echoTail: Duration = .milliseconds(200)
     public var volume = 80
     public init() {}
+}
+
+/// The conversation carried across upstream sessions (rule 13).
+public struct ConversationConfig: Sendable, Equatable {
+    public var carry = true
+    public var maxItems = 24
+    public var maxChars = 8000
+    public var maxAge: Duration = .seconds(15 * 60)
+    /// nil: never rotate. As configured; see `rotation(for:)` for what applies.
+    public var rotateAfter: Duration? = .seconds(55 * 60)
+    public var rotateDeadline: Duration = .seconds(59 * 60)
+    /// Whether `rotate_after` was written in the file (pcm-stream rotates only then).
+    public var rotateAfterIsExplicit = false
+    /// The transcription model put into openai-realtime's `session.update`; nil: none, and
+    /// the person's turns are not carried.
+    public var transcribe: String? = "gpt-4o-mini-transcribe"
+    public init() {}
+
+    /// The rotation schedule in force for `kind`: openai-realtime rotates by default (the
+    /// brain closes every session at 60 minutes); pcm-stream only when `rotate_after` is set.
+    public func rotation(for kind: UpstreamProtocol) -> RotationSchedule? {
+        guard let after = rotateAfter, kind == .openaiRealtime || rotateAfterIsExplicit else { return nil }
+        return RotationSchedule(after: after, deadline: rotateDeadline)
+    }
+
+    public var ledgerLimits: ConversationLedger.Limits {
+        .init(carry: carry, maxItems: maxItems, maxChars: maxChars, maxAge: maxAge)
+    }
 }
 
 public struct NetworkConfig: Sendable, Equatable {

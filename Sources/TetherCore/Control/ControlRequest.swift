@@ -51,16 +51,21 @@ public enum ControlCommand: Sendable, Equatable {
     case reload
     case logLevel(String)
     case toolResult(callID: String, output: String)
+    /// Clear the conversation and start a fresh upstream session (a new person, or privacy).
+    case forget
     /// Debug builds only: stop one critical loop's heartbeat to prove the watchdog notices.
     case debugStall(loop: String, seconds: Double)
     /// Test-only: make a running component end as a real fault would, to prove that tetherd
     /// then exits 70 naming it. tetherd refuses it as an unknown command unless it was started
     /// with TETHER_TEST_FAULTS=1.
     case debugFault(component: String)
+    /// Test-only (TETHER_TEST_FAULTS=1): rotate the upstream session now (make-before-break at
+    /// the next quiet moment), so a soak can rotate fifty times without waiting `rotate_after`.
+    case debugRotate
 
     public static let names = [
         "status", "subscribe", "mute", "unmute", "volume", "reconnect", "pause", "resume", "say",
-        "interrupt", "reload", "log-level", "tool-result",
+        "interrupt", "reload", "log-level", "tool-result", "forget",
     ]
 
     public static let maxSayLength = 4096
@@ -112,9 +117,11 @@ public enum ControlCommand: Sendable, Equatable {
             guard let loop = a["loop"]?.stringValue else { return invalid("loop must be a string") }
             let seconds = a["seconds"]?.doubleValue ?? 3600
             return .success(.debugStall(loop: loop, seconds: seconds))
+        case "forget": return .success(.forget)
         case "debug-fault":
             guard let component = a["component"]?.stringValue else { return invalid("component must be a string") }
             return .success(.debugFault(component: component))
+        case "debug-rotate": return .success(.debugRotate)
         default:
             return .failure(ControlError(.unknownCommand, "unknown command \"\(name.prefix(64))\"; commands are \(names.joined(separator: ", "))"))
         }

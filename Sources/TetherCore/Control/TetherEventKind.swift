@@ -20,6 +20,11 @@ public enum TetherEventKind: Sendable, Equatable {
     case audioLevel(micDBFS: Double, outDBFS: Double)
     case audioXrun(AudioDirection)
     case toolCall(callID: String, name: String, arguments: String)
+    /// The conversation moved to a new upstream session (rule 13). `from`/`to` are the
+    /// sessions' ids; `forced` when the switch was not at a quiet moment of tether's choosing.
+    case conversationRotated(from: String?, to: String?, carriedItems: Int, waitedMs: Int64, reason: RotationReason)
+    /// The conversation starts afresh (`forget`, `max_age`).
+    case conversationReset(reason: String)
     case error(code: EventErrorCode, message: String)
 
     public var name: String {
@@ -38,6 +43,8 @@ public enum TetherEventKind: Sendable, Equatable {
         case .audioLevel: "audio.level"
         case .audioXrun: "audio.xrun"
         case .toolCall: "tool.call"
+        case .conversationRotated: "conversation.rotated"
+        case .conversationReset: "conversation.reset"
         case .error: "error"
         }
     }
@@ -46,7 +53,7 @@ public enum TetherEventKind: Sendable, Equatable {
     /// session event, `response.audio.*` audio ones.
     public var topic: EventTopic {
         switch self {
-        case .sessionState, .sessionLive, .linkBlip, .sessionLost: .session
+        case .sessionState, .sessionLive, .linkBlip, .sessionLost, .conversationRotated, .conversationReset: .session
         case .networkOnline, .networkOffline, .networkChange: .network
         case .responseAudioStarted, .responseAudioDone, .audioLevel, .audioXrun: .audio
         case .speechStarted, .speechStopped: .speech
@@ -89,6 +96,11 @@ public enum TetherEventKind: Sendable, Equatable {
             return ["direction": .string(direction.rawValue)]
         case .toolCall(let callID, let name, let arguments):
             return ["call_id": .string(callID), "name": .string(name), "arguments": .string(arguments)]
+        case .conversationRotated(let from, let to, let carriedItems, let waitedMs, let reason):
+            return ["from": JSONValue(from), "to": JSONValue(to), "carried_items": .number(Double(carriedItems)),
+                    "waited_ms": .number(Double(waitedMs)), "forced": .bool(reason.forced), "reason": .string(reason.rawValue)]
+        case .conversationReset(let reason):
+            return ["reason": .string(reason)]
         case .error(let code, let message):
             return ["code": .string(code.rawValue), "message": .string(message)]
         }

@@ -4,12 +4,19 @@ public struct PCMStreamDialect: UpstreamDialect {
     public let name = UpstreamProtocol.pcmStream
     public let readyOnUpgrade = true
     let rate: Int
+    public let conversation: ConversationSeed
 
-    public init(rate: Int) { self.rate = rate }
+    public init(rate: Int, conversation: ConversationSeed = .init()) {
+        self.rate = rate
+        self.conversation = conversation
+    }
 
+    /// `hello` names the conversation, so a brain can continue it across sessions.
     public func opening() -> [UpstreamMessage] {
-        [.json(["type": "hello", "format": "s16le", "rate": .number(Double(rate)), "channels": 1,
-                "client": .string("tetherd/\(TetherVersion.current)")])]
+        var hello: JSONObject = ["type": "hello", "format": "s16le", "rate": .number(Double(rate)), "channels": 1,
+                                 "client": .string("tetherd/\(TetherVersion.current)")]
+        if let id = conversation.id { hello["conversation"] = .string(id) }
+        return [.json(.object(hello))]
     }
 
     public func audio(_ pcm: [UInt8]) -> UpstreamMessage { .binary(pcm) }
@@ -34,7 +41,7 @@ public struct PCMStreamDialect: UpstreamDialect {
         case "clear": return [.clear]
         case "speech_started": return [.speechStarted]
         case "speech_stopped": return [.speechStopped]
-        case "response_done": return [.audioDone(itemID: nil)]
+        case "response_done": return [.audioDone(itemID: nil), .responseDone]
         case "error": return [.error(message: value["message"]?.stringValue ?? "unspecified error")]
         case "hello", "ready", "pong": return [.ignored]
         default: return [.unknown(type: type)]

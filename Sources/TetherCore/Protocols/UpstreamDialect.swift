@@ -8,6 +8,8 @@ public protocol UpstreamDialect: Sendable {
     var readyOnUpgrade: Bool { get }
     /// Messages sent right after the upgrade.
     func opening() -> [UpstreamMessage]
+    /// The conversation this session continues (its id and the turns it is seeded with).
+    var conversation: ConversationSeed { get }
     /// One uplink audio message carrying `pcm` (PCM16 LE mono). Hot path.
     func audio(_ pcm: [UInt8]) -> UpstreamMessage
     func say(_ text: String) -> [UpstreamMessage]
@@ -51,8 +53,24 @@ public enum UpstreamMessage: Sendable, Equatable {
 }
 
 public enum UpstreamInbound: Sendable, Equatable {
-    /// The upstream session exists and accepted our configuration.
-    case sessionReady(id: String?)
+    /// The upstream session exists, accepted our configuration and holds the carried
+    /// conversation. `expiresAt`: when the server will close it (Unix seconds), if it says.
+    case sessionReady(id: String?, expiresAt: Int64?)
+    /// Messages the dialect must send now (seeding the conversation, during the handshake).
+    case reply([UpstreamMessage])
+    /// The carried turns are in the new session: `items` confirmed, `refused` answered with an error.
+    case seeded(items: Int, refused: Int)
+    /// The brain placed a message in its conversation (its order among the turns).
+    case itemAdded(itemID: String, role: ConversationRole)
+    /// What the person said in `itemID`, transcribed.
+    case userTranscript(itemID: String?, text: String)
+    /// What the robot said in `itemID`: the transcript of its audio, or its text.
+    case assistantTranscript(itemID: String?, text: String)
+    /// The brain began a response, or finished one (done, cancelled or failed).
+    case responseStarted
+    case responseDone
+    /// The brain says the session hit its maximum duration and is about to close it.
+    case sessionExpired(message: String)
     /// Response audio (PCM16 LE mono at the playback rate) for an item.
     case audio(itemID: String?, pcm: [UInt8])
     /// No more audio will come for this item.
@@ -73,11 +91,29 @@ public enum UpstreamInbound: Sendable, Equatable {
 }
 
 public enum UpstreamDialects {
-    public static func make(_ kind: UpstreamProtocol, session: JSONObject, rate: Int) -> any UpstreamDialect {
+    public static func make(_ kind: UpstreamProtocol, session: JSONObject, rate: Int,
+                            conversation: ConversationSeed = .init()) -> any UpstreamDialect {
         switch kind {
-        case .openaiRealtime: return OpenAIRealtimeDialect(session: session, rate: rate)
-        case .pcmStream: return PCMStreamDialect(rate: rate)
+        case .openaiRealtime: return OpenAIRealtimeDialect(session: session, rate: rate, conversation: conversation)
+        case .pcmStream: return PCMStreamDialect(rate: rate, conversation: conversation)
         }
+    }
+}
+
+/// What a new upstream session continues: the conversation's id, the turns it is seeded with,
+/// and (openai-realtime) the transcription model that turns the person's speech into turns.
+public struct ConversationSeed: Sendable, Equatable {
+    public var id: String?
+    public var turns: [ConversationTurn]
+    public var transcribe: String?
+    /// Makes the seeded items' ids unique to this connection (the generation).
+    public var tag: UInt64
+
+    public init(id: String? = nil, turns: [ConversationTurn] = [], transcribe: String? = nil, tag: UInt64 = 0) {
+        self.id = id
+        self.turns = turns
+        self.transcribe = transcribe
+        self.tag = tag
     }
 }
 

@@ -41,6 +41,10 @@ public struct ConnectionFailure: Sendable, Equatable, Error, CustomStringConvert
         /// The upstream refused us on purpose (HTTP 401/403, close 1008 or 4xxx): retrying
         /// fast only hammers it, so attempts come no faster than `backoff.max`.
         case refused
+        /// The brain closed the session at its maximum duration (the OpenAI Realtime API's
+        /// 60-minute cap): a rotation it forced, not a failure. Reconnect at once, seeded,
+        /// with the full `link.grace`.
+        case expired
     }
 
     public var kind: Kind
@@ -57,6 +61,7 @@ public struct ConnectionFailure: Sendable, Equatable, Error, CustomStringConvert
     public static func closed(code: UInt16, reason: String) -> ConnectionFailure {
         let detail = reason.isEmpty ? "closed by upstream (\(code))" : "closed by upstream (\(code) \(reason.prefix(120)))"
         if code == 1008 || (4000...4999).contains(code) { return ConnectionFailure(.refused, detail) }
+        if code == 1001 && reason.contains("maximum duration") { return ConnectionFailure(.expired, detail) }
         return ConnectionFailure(.transport, detail)
     }
 

@@ -81,6 +81,9 @@ public final class AudioEngine: Sendable {
 
     public var playbackQueuedMs: Int { playback.queuedMs }
 
+    /// The speaker is silent: nothing queued, the device stopped.
+    public var speakerIdle: Bool { playback.isIdle }
+
     /// No more audio will come for `itemID`: a short reply may start below the prebuffer.
     public func finishItem(itemID: String?) {
         playback.finishItem(itemID: itemID)

@@ -100,6 +100,12 @@ public final class Supervisor: ControlCommandHandler, Sendable {
             return await session.interrupt()
         case .toolResult(let callID, let output):
             return await session.toolResult(callID: callID, output: output)
+        case .forget:
+            await session.forget()
+            return .success(nil)
+        case .debugRotate:
+            guard testFaults else { return .failure(ControlError(.unknownCommand, "unknown command \"debug-rotate\"")) }
+            return await session.rotateNow()
         case .reload:
             return await reload()
         case .logLevel(let text):

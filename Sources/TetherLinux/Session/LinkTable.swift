@@ -6,6 +6,12 @@ import TetherCore
 struct UpstreamLink {
     let connection: UpstreamConnection
     var dialect: any UpstreamDialect
+    /// The brain's name for this session, once it has said it.
+    var sessionID: String?
+    /// Carried turns the brain confirmed into this session.
+    var carriedItems = 0
+    /// The brain said this session hit its maximum duration: its close is a forced rotation.
+    var expiring = false
 
     var generation: UInt64 { connection.generation }
 
@@ -39,6 +45,13 @@ final class LinkTable {
 
     func add(_ link: UpstreamLink) { links[link.generation] = link }
 
+    /// Changes what the link of `generation` records about its session.
+    func update(_ generation: UInt64, _ change: (inout UpstreamLink) -> Void) {
+        guard var link = links[generation] else { return }
+        change(&link)
+        links[generation] = link
+    }
+
     /// Runs the connection's own dialect over one message; nil when the connection is stale.
     func decode(_ message: InboundMessage, from connection: UpstreamConnection) -> [UpstreamInbound]? {
         guard link(of: connection) != nil else { return nil }
@@ -71,7 +84,7 @@ final class LinkTable {
             links[generation]?.connection.probe(timeout: probeTimeout)
         case .suspend(let generation):
             links[generation]?.connection.suspendLiveness()
-        case .connect, .emit:
+        case .connect, .drainUplink, .emit:
             break
         }
         return nil

@@ -8,4 +8,6 @@ public protocol SessionAudio: AnyObject, Sendable {
     func bargeIn() -> (itemID: String?, playedMs: Int)?
     /// Reply audio queued and not yet played (downlink flow control).
     var playbackQueuedMs: Int { get }
+    /// The speaker is silent (a rotation waits for that).
+    var speakerIdle: Bool { get }
 }

@@ -25,14 +25,14 @@ extension SessionDriver {
             dial(generation, key: key)
         case .failure(let failure):
             // The attempt may have been abandoned while credentials were fetched.
-            guard machine.attemptGeneration == generation else { return }
+            guard machine.isDialling(generation) else { return }
             recordFailure(failure, "no credentials for the upstream", generation: generation)
             perform(machine.failed(generation: generation, failure, now: MonoClock.now(), random: .random(in: 0..<1)))
         }
     }
 
     private func dial(_ generation: UInt64, key: Secret?) {
-        guard machine.attemptGeneration == generation else { return }
+        guard machine.isDialling(generation) else { return }
         var headers = settings.upstream.headers
         if let key { headers.append(HTTPHeader(name: "Authorization", value: "Bearer \(key.exposedValue)")) }
         let upstream = settings.upstream
@@ -42,8 +42,9 @@ extension SessionDriver {
             pingInterval: upstream.pingInterval, maxMessageBytes: upstream.maxFrameBytes)
         let connection = UpstreamConnection(generation: generation, loop: loop, settings: connectionSettings,
                                             parsingPool: blockingPool, owner: self)
-        links.add(UpstreamLink(connection: connection,
-                               dialect: UpstreamDialects.make(upstream.protocolKind, session: upstream.session, rate: settings.rate)))
+        let dialect = UpstreamDialects.make(upstream.protocolKind, session: upstream.session, rate: settings.rate,
+                                            conversation: conversationSeed(for: generation))
+        links.add(UpstreamLink(connection: connection, dialect: dialect))
         connection.start()
     }
 }

@@ -29,9 +29,20 @@ final class SessionDriver {
     private var wakeTimer: Scheduled<Void>?
     private var heartbeatTask: RepeatedTask?
     var counters = SessionCounters()
+    /// The live session's id, as its brain named it.
     var sessionID: String?
+    /// The one it replaced.
+    var replacedSessionID: String?
     /// Why the session last failed or what the brain last complained about, for status.
     var lastError: String?
+    /// The conversation, carried into every new upstream session (rule 13).
+    var conversation: ConversationLedger
+    /// What the live session has in progress, for a rotation's quiet moment.
+    var quiet = QuietMoment()
+    /// The quiet moment the machine was last told of.
+    var reportedQuiet = false
+    /// While a rotation waits for a quiet moment: the speaker falling silent is looked for.
+    var quietPoll: RepeatedTask?
 
     init(settings: SessionSettings, loop: any EventLoop, blockingPool: NIOThreadPool, uplink: UplinkStage, audio: (any SessionAudio)?, events: EventBus,
          heartbeat: Heartbeat, heartbeatInterval: Duration, snapshot: SessionSnapshotStore, logger: Logger) {
@@ -45,7 +56,8 @@ final class SessionDriver {
         self.heartbeatInterval = heartbeatInterval
         self.snapshot = snapshot
         self.logger = logger
-        self.machine = SessionMachine(settings: .init(link: settings.link))
+        self.machine = SessionMachine(settings: settings.machine)
+        self.conversation = ConversationLedger(id: ConversationID.make(), limits: settings.conversation.ledgerLimits)
         self.tools = ToolCallLedger(timeout: settings.upstream.toolTimeout)
         self.downlink = DownlinkFollower(maxBuffer: settings.playbackMaxBuffer, loop: loop, links: links, logger: logger)
     }
@@ -71,6 +83,8 @@ final class SessionDriver {
     func retire() {
         heartbeatTask?.cancel()
         heartbeatTask = nil
+        quietPoll?.cancel()
+        quietPoll = nil
         downlink.stop()
         wakeTimer?.cancel()
         heartbeat.retire()
@@ -103,6 +117,8 @@ final class SessionDriver {
         case .deliver(let generation):
             guard let link = links[generation] else { return .failure(sessionEnded(callID)) }
             link.send(link.dialect.toolOutput(callID: callID, output: output))
+            conversation.toolAnswered(callID, output: output, now: MonoClock.now())
+            updateQuiet()
             return .success(nil)
         case .sessionEnded:
             return .failure(sessionEnded(callID))
@@ -117,7 +133,8 @@ final class SessionDriver {
     func apply(_ new: SessionSettings) {
         let reconnect = new.upstreamDiffers(from: settings)
         settings = new
-        machine.update(settings: .init(link: new.link))
+        machine.update(settings: new.machine)
+        conversation.update(limits: new.conversation.ledgerLimits)
         uplink.update(limits: .init(new.link.buffer))
         tools.timeout = new.upstream.toolTimeout
         downlink.update(maxBuffer: new.playbackMaxBuffer)
@@ -132,12 +149,31 @@ final class SessionDriver {
 
     func perform(_ actions: [SessionAction]) {
         var decided: [SessionEvent] = []
+        var draining: [UInt64] = []
+        var rotatedFrom: [UInt64: String?] = [:]
         for action in actions {
             switch action {
             case .connect(let generation):
                 openConnection(generation)
             case .emit(let event):
+                // The live session's id follows the connection that carries the conversation;
+                // a rotation names the one it left (after a cap close, the one before `.live`).
+                switch event {
+                case .live(let generation, _):
+                    replacedSessionID = sessionID
+                    sessionID = links[generation]?.sessionID
+                    quiet.sessionChanged()
+                case .rotated(let from, let to, _, _):
+                    // After a cap close `.live` came first in this batch and already switched.
+                    rotatedFrom[from] = sessionID == links[to]?.sessionID ? replacedSessionID : sessionID
+                    sessionID = links[to]?.sessionID
+                    quiet.sessionChanged()
+                default:
+                    break
+                }
                 decided.append(event)
+            case .drainUplink(let generation):
+                draining.append(generation)
             case .close, .abort, .probe, .suspend:
                 if let ended = links.perform(action, probeTimeout: settings.probeTimeout) { linkEnded(ended) }
             }
@@ -146,15 +182,18 @@ final class SessionDriver {
         // Events go out only once the snapshot they describe is in place: listeners such as
         // the STATUS= line read it (published before `settle`, systemd showed `connecting`
         // while the session was live).
-        for event in decided { publish(event) }
+        for event in decided { publish(event, rotatedFrom: rotatedFrom) }
+        for generation in draining { drainUplink(generation) }
     }
 
     /// After every decision: which connection carries audio, whether capture is buffered or
     /// sent, when the machine wants its next tick, and what status shows.
     func settle() {
         let state = machine.state
+        uplink.setDraining(machine.drainingGeneration != nil)
         uplink.sessionSettled(in: state, connection: machine.connectionGeneration)
         if state == .live { pumpUplink() }
+        pollForQuietMoment(machine.awaitingQuietMoment)
         wakeTimer?.cancel()
         wakeTimer = nil
         if let wake = machine.nextWakeup {
@@ -183,10 +222,12 @@ final class SessionDriver {
     func recordFailure(_ failure: ConnectionFailure, _ what: String, generation: UInt64) {
         let repeated = lastError == failure.detail
         lastError = failure.detail
-        logger.log(level: repeated ? .debug : .warning, "\(what): \(failure.detail)", metadata: ["generation": "\(generation)"])
+        // The brain's cap is routine: the conversation carries on in the next session.
+        let level: Logger.Level = repeated ? .debug : (failure.kind == .expired ? .notice : .warning)
+        logger.log(level: level, "\(what): \(failure.detail)", metadata: ["generation": "\(generation)"])
     }
 
-    private func publish(_ event: SessionEvent) {
+    private func publish(_ event: SessionEvent, rotatedFrom: [UInt64: String?]) {
         switch event {
         case .stateChanged(let from, let to, let reason):
             logger.info("session \(from.rawValue) -> \(to.rawValue): \(reason)",
@@ -203,6 +244,14 @@ final class SessionDriver {
         case .lost(let reason):
             logger.warning("session lost: \(reason)", metadata: ["state": .string(machine.state.rawValue)])
             events.publish(.sessionLost(reason: reason))
+        case .rotated(let from, let to, let waitedMs, let reason):
+            let fromID = rotatedFrom[from] ?? nil
+            let toID = links[to]?.sessionID
+            let carried = links[to]?.carriedItems ?? 0
+            logger.notice("conversation rotated to a new session (\(reason.rawValue))",
+                          metadata: ["session": .string(toID ?? "-"), "previous_session": .string(fromID ?? "-"),
+                                     "generation": "\(to)", "waited_ms": "\(waitedMs)", "carried_items": "\(carried)"])
+            events.publish(.conversationRotated(from: fromID, to: toID, carriedItems: carried, waitedMs: waitedMs, reason: reason))
         }
     }
 
@@ -235,7 +284,9 @@ final class SessionDriver {
         DispatchQueue.global().async {
             let heard = audio.bargeIn().map { BargeInPolicy.Heard(itemID: $0.itemID, playedMs: $0.playedMs) }
             me.eventLoop.execute {
-                if let cut = policy.truncation(after: heard), let link = me.value.liveLink() {
+                let driver = me.value
+                if let heard { driver.conversation.assistantInterrupted(heard.itemID, playedMs: heard.playedMs, now: MonoClock.now()) }
+                if let cut = policy.truncation(after: heard), let link = driver.liveLink() {
                     link.send(link.dialect.truncate(itemID: cut.itemID, audioEndMs: cut.playedMs))
                 }
                 done.succeed(heard)
@@ -251,6 +302,8 @@ final class SessionDriver {
         armToolTimer()
     }
 
+    var toolCallsPending: Int { tools.count }
+
     private func armToolTimer() {
         toolTimer?.cancel()
         toolTimer = nil
@@ -265,10 +318,13 @@ final class SessionDriver {
             let message = "no robot process answered within \(DurationText.format(call.timeout))"
             events.publish(.error(code: .toolTimeout, message: "\(call.callID): \(message)"))
             if !call.sessionEnded, let link = links[call.generation] {
-                link.send(link.dialect.toolOutput(callID: call.callID, output: JSONWriter.string(["error": .string(message)])))
+                let output = JSONWriter.string(["error": .string(message)])
+                link.send(link.dialect.toolOutput(callID: call.callID, output: output))
+                conversation.toolAnswered(call.callID, output: output, now: MonoClock.now())
             }
         }
         armToolTimer()
+        updateQuiet()
     }
 
     // MARK: Status
@@ -294,10 +350,12 @@ final class SessionDriver {
         }
         session["counters"] = .object(counters.json)
         session["downlink_paused"] = .bool(downlink.paused)
-        return ["state": .string(machine.state.rawValue), "session": .object(session), "buffer": .object(uplink.status)]
+        session["rotations"] = .number(Double(machine.rotations))
+        return ["state": .string(machine.state.rawValue), "session": .object(session), "buffer": .object(uplink.status),
+                "conversation": .object(conversationStatus(now: now))]
     }
 
-    private static func delay(until deadline: MonoTime) -> TimeAmount {
+    static func delay(until deadline: MonoTime) -> TimeAmount {
         .nanoseconds(max(0, (deadline - MonoClock.now()).nanoseconds))
     }
 }

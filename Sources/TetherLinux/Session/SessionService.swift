@@ -70,6 +70,14 @@ public final class SessionService: Sendable {
         return .success(.object(result))
     }
 
+    /// Clears the conversation and starts a fresh upstream session.
+    public func forget() async { await onLoop(orIfGone: ()) { $0.forget() } }
+
+    /// Rotates the upstream session now (tests): make-before-break at the next quiet moment.
+    public func rotateNow() async -> Result<JSONValue?, ControlError> {
+        await onLoop(orIfGone: .failure(Self.stopped)) { $0.rotateNow() }
+    }
+
     public func toolResult(callID: String, output: String) async -> Result<JSONValue?, ControlError> {
         await onLoop(orIfGone: .failure(Self.stopped)) { $0.toolResult(callID: callID, output: output) }
     }

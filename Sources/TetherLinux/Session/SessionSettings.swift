@@ -14,6 +14,7 @@ public struct SessionSettings: Sendable {
     public var playbackMaxBuffer: Duration
     public var tls: NIOSSLContext?
     public var credentials: any UpstreamCredentials
+    public var conversation: ConversationConfig
 
     public init(config: TetherConfig, tls: NIOSSLContext?, credentials: any UpstreamCredentials) {
         upstream = config.upstream
@@ -23,7 +24,17 @@ public struct SessionSettings: Sendable {
         playbackMaxBuffer = config.audio.playback.maxBuffer
         self.tls = tls
         self.credentials = credentials
+        conversation = config.conversation
     }
+
+    /// The machine's settings: the link's timing, the rotation schedule for this protocol, and
+    /// a rotation's hand-over bounded like a probe.
+    var machine: SessionMachine.Settings {
+        .init(link: link, rotation: conversation.rotation(for: upstream.protocolKind), handoverTimeout: probeTimeout)
+    }
+
+    /// The transcription model openai-realtime sessions are asked for (nil for pcm-stream).
+    var transcribe: String? { upstream.protocolKind == .openaiRealtime ? conversation.transcribe : nil }
 
     /// True when a live session must be replaced to honour the new settings (rule 8: a
     /// reload of the upstream closes the old session at once and starts a fresh one).
@@ -35,6 +46,7 @@ public struct SessionSettings: Sendable {
         upstream.url != other.upstream.url || upstream.protocolKind != other.upstream.protocolKind
             || upstream.headers != other.upstream.headers || upstream.session != other.upstream.session
             || upstream.caFile != other.upstream.caFile || rate != other.rate
+            || transcribe != other.transcribe
     }
 }
 

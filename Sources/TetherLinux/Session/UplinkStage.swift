@@ -33,6 +33,9 @@ public final class UplinkStage: Sendable {
         /// The generation whose connection carried the frames not yet acknowledged.
         var carrier: UInt64?
         var batchReady: (() -> Void)?
+        /// A rotation hands the uplink over: nothing more goes out on the carrier, and nothing
+        /// yet on its successor, until the carrier has acknowledged what it was sent.
+        var draining = false
     }
     private let onLoop: NIOLoopBoundBox<LoopSide>
 
@@ -100,6 +103,15 @@ public final class UplinkStage: Sendable {
         }
     }
 
+    /// Forgets every queued frame without counting it lost (`forget`: not for the next session).
+    func discardQueued() { queue.withLock { $0.discardAll() } }
+
+    /// While draining, frames are queued but not sent (a rotation's hand-over).
+    func setDraining(_ draining: Bool) { onLoop.value.draining = draining }
+
+    /// Every frame written on the carrier has been acknowledged by a pong.
+    var carrierAcknowledgedAll: Bool { queue.withLock { $0.unacknowledgedFrames == 0 } }
+
     /// The connection of `generation` is gone: what it did not acknowledge is sent again.
     func connectionEnded(_ generation: UInt64) {
         guard onLoop.value.carrier == generation else { return }
@@ -124,6 +136,7 @@ public final class UplinkStage: Sendable {
     /// Writes what `UplinkFlow` allows into the carrier link; returns the messages written.
     func pump(into sink: some UplinkSink) -> Int {
         pumpScheduled.store(false, ordering: .releasing)
+        guard !onLoop.value.draining else { return 0 }
         var written = 0
         pumping: while true {
             let writable = sink.isWritable

@@ -2,8 +2,9 @@ import Testing
 @testable import TetherCore
 
 /// The wire form of every event, written out as the control socket sent it before events were
-/// typed (taken from the `publish("…", [...])` call sites and the README's table): the enum
-/// must reproduce each line byte for byte, including key order, and put it in the same topic.
+/// typed (taken from the `publish("…", [...])` call sites and the README's table; the
+/// conversation events as DESIGN.md names them): the enum must reproduce each line byte for
+/// byte, including key order, and put it in the same topic.
 @Suite struct TetherEventKindTests {
     static let view = NetworkView(online: true, defaultInterface: "wlan0", kind: .wifi, addresses: ["192.0.2.7", "2001:db8::7"],
                                   primaryAddress: "192.0.2.7")
@@ -45,6 +46,11 @@ import Testing
             data: #"{"code":"tool_timeout","message":"call_1: no robot process answered within 10s"}"#),
         Row(kind: .error(code: .upstreamError, message: "bad"), topic: .error, data: #"{"code":"upstream_error","message":"bad"}"#),
         Row(kind: .error(code: .configError, message: "x"), topic: .error, data: #"{"code":"config_error","message":"x"}"#),
+        Row(kind: .conversationRotated(from: "sess_1", to: "sess_2", carriedItems: 6, waitedMs: 740, reason: .quiet), topic: .session,
+            data: #"{"from":"sess_1","to":"sess_2","carried_items":6,"waited_ms":740,"forced":false,"reason":"quiet"}"#),
+        Row(kind: .conversationRotated(from: "sess_2", to: "sess_3", carriedItems: 0, waitedMs: 0, reason: .serverCap), topic: .session,
+            data: #"{"from":"sess_2","to":"sess_3","carried_items":0,"waited_ms":0,"forced":true,"reason":"server_cap"}"#),
+        Row(kind: .conversationReset(reason: "forget"), topic: .session, data: #"{"reason":"forget"}"#),
     ]
 
     @Test(arguments: rows) func wireFormIsUnchanged(_ row: Row) {
@@ -60,7 +66,7 @@ import Testing
             "network.online", "network.offline", "network.change",
             "speech.started", "speech.stopped",
             "response.audio.started", "response.audio.done", "audio.level", "audio.xrun",
-            "tool.call", "error",
+            "tool.call", "error", "conversation.rotated", "conversation.reset",
         ])
     }
 }
