@@ -39,6 +39,7 @@ import signal
 import struct
 import subprocess
 import sys
+import termios
 import tempfile
 import threading
 import time
@@ -414,9 +415,14 @@ class PlaybackReader:
                 now = time.monotonic_ns()
                 if due > now:
                     time.sleep((due - now) / 1e9)
+            # Is the chunk already waiting? Then the reader, not the speaker, is late (the
+            # scheduler or another thread held it up): the speaker's clock goes on, as a sound
+            # card's DMA does, and the reads catch up. (FIONREAD keeps the GIL: a poll() that
+            # returns at once could still come back late.)
+            waiting = pipe_pending(self._fd) > 0
             try:
                 # Wake now and then to notice stop(); data wakes us at once.
-                if not self._poll.poll(200):
+                if not waiting and not self._poll.poll(200):
                     continue
                 data = os.read(self._fd, chunk)
             except InterruptedError:
@@ -427,7 +433,7 @@ class PlaybackReader:
                 return  # every writer closed: the device is gone for good
             now = time.monotonic_ns()
             # Starved (the device was idle): the clock starts over from this chunk.
-            if due is None or now - due > per_byte_ns * chunk / 4:
+            if due is None or (not waiting and now - due > per_byte_ns * chunk / 4):
                 due = now
             emitted = due
             due += int(len(data) * per_byte_ns)
@@ -438,6 +444,14 @@ class PlaybackReader:
             if self._log:
                 self._log.write("%d %d %d\n" % (now, self.received, len(data)))
             self.received += len(data)
+
+
+def pipe_pending(fd):
+    """Bytes waiting in a pipe (FIONREAD)."""
+    try:
+        return struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+    except OSError:
+        return 0
 
 
 def shrink_pipe(fd):
