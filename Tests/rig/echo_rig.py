@@ -161,8 +161,11 @@ class Resampler:
 
 
 class NoiseSource:
-    """Seeded white or pink noise at `dbfs` (RMS), generated block by block: the same seed gives
-    the same samples whatever the timing."""
+    """Seeded white or pink noise at `dbfs` (RMS). It is made in blocks of its own (4096 samples,
+    one FFT each for pink) and served in whatever sizes are asked: the same seed gives the same
+    samples whatever the timing and the sizes taken."""
+
+    BLOCK = 4096
 
     def __init__(self, rate, dbfs, colour="pink", seed=0):
         if colour not in ("white", "pink"):
@@ -173,10 +176,15 @@ class NoiseSource:
         if self._pink is not None:
             # Fill the filter's memory first, so the noise starts at its level, not ramping up.
             self._pink.process(self._rng.standard_normal(len(self._pink.h)))
+        self._ready = np.zeros(0)
 
     def take(self, n):
-        white = self._rng.standard_normal(n)
-        return (self._pink.process(white) if self._pink is not None else white) * self.rms
+        while len(self._ready) < n:
+            white = self._rng.standard_normal(self.BLOCK)
+            block = self._pink.process(white) if self._pink is not None else white
+            self._ready = np.concatenate((self._ready, block * self.rms))
+        out, self._ready = self._ready[:n], self._ready[n:]
+        return out
 
 
 def to_mono(pcm, channels):
@@ -520,7 +528,11 @@ class EchoRig(Rig):
         return [self.feeder and self.feeder._thread, self.path and self.path._thread, self.reader and self.reader._thread]
 
     def stop(self):
-        self._cpu = thread_cpu_seconds(self._threads())  # they are gone once stopped
+        """Stop feeding (the capture FIFO goes), reading and mixing; the recordings stay.
+        Stopping twice is harmless."""
+        live = thread_cpu_seconds(self._threads())  # they are gone once stopped
+        if live:
+            self._cpu = live
         super().stop()
         if self.path:
             self.path.stop()
@@ -565,6 +577,13 @@ class EchoRig(Rig):
         frame = self.feeder.frame_at_ns(time.monotonic_ns()) if at_s is None else at_s * self.capture_fmt.rate
         self.path.delay_change(frame, ms)
         return frame / self.capture_fmt.rate
+
+    def echo_span_s(self):
+        """How long after a sound the microphone may still hear it: the longest delay set so far
+        plus the room's length (wait this long after the speaker stops before analysing)."""
+        with self.path._cond:
+            longest = max(d for _, d in self.path._changes)
+        return (longest + len(self.rir)) / self.capture_fmt.rate
 
     def add_near(self, pcm, at_s=None):
         """A near-end clip (mono S16_LE at the capture rate) at `at_s` on the capture timeline,
