@@ -453,6 +453,24 @@ def test_the_feeder_keeps_real_time_pace_with_a_400ms_room(make_rig):
 
 
 @needs_alsa
+def test_a_stereo_48k_microphone_hears_a_24k_mono_speaker(make_rig):
+    rig = make_rig(capture=Format(48000, 2, 20), playback=MONO24, delay_ms=70, gain_db=-3, rt60_ms=200, seed=4,
+                   noise_dbfs=-70, noise="white")
+    burst = chirp(400, 24000, f1=10000)
+    rec = play_and_record(rig, bytes(24000) + pcm(burst) + bytes(24000))
+    assert_rig_consistent(rig, rec)
+    with open(rig.feeder.paths["mix"], "rb") as f:
+        both = np.frombuffer(f.read(), dtype="<i2").reshape(-1, 2)
+    assert np.array_equal(both[:, 0], both[:, 1]), "the same on both channels"
+    start = rig.played().index(pcm(burst)) / 2 / 24000
+    [(_, delay_ms, _)] = measured_delays(rig, [start], 0.4)
+    gain_db = ratio_db(rig.recordings()["echo"], played_at_capture_rate(rig))
+    print("\nstereo 48k: delay %.2f ms (set 70), gain %.2f dB (set -3)" % (delay_ms, gain_db))
+    assert delay_ms == pytest.approx(70, abs=2)
+    assert gain_db == pytest.approx(-3, abs=1.0)
+
+
+@needs_alsa
 def test_a_passthrough_uplink_aligns_exactly_and_scores(make_rig):
     """arecord's capture stands in for a daemon that passes the microphone through: found by
     exact match, ERLE 0 dB; with 20 dB of the echo taken off (a canceller), found by
