@@ -39,6 +39,7 @@ import signal
 import struct
 import subprocess
 import sys
+import termios
 import tempfile
 import threading
 import time
@@ -221,6 +222,7 @@ class CaptureFeeder:
         self._log = None
         self.written = 0
         self.clip_done = threading.Event()
+        self._start_ns = time.monotonic_ns()
 
     def start(self):
         self._fd = _atomic_fifo(self.fifo_path)
@@ -271,35 +273,53 @@ class CaptureFeeder:
             except OSError:
                 return False
 
+    def frame_time_ns(self, frame):
+        """When capture frame `frame` (counted from the first frame fed) is heard, on
+        CLOCK_MONOTONIC: chunk k is written when its last frame has been heard, as a sound card
+        hands over a period once it is complete. The mapping moves when the feeder is held up
+        (nobody reads): the audio is delayed, as a microphone's would be."""
+        period_ns = self.fmt.period_ms * 1e6
+        return self._start_ns + (frame / self.fmt.period_frames - self.ahead - 1) * period_ns
+
+    def frame_at_ns(self, t_ns):
+        """The inverse of frame_time_ns: the (fractional) capture frame heard at `t_ns`."""
+        period_ns = self.fmt.period_ms * 1e6
+        return ((t_ns - self._start_ns) / period_ns + self.ahead + 1) * self.fmt.period_frames
+
+    def _next_chunk(self):
+        """The next period to write (called with the lock held, once its time has come), or None
+        to write nothing for now (the tail is over)."""
+        chunk = self.fmt.period_bytes
+        if self._queue:
+            data = bytes(self._queue[:chunk])
+            del self._queue[:chunk]
+            if len(data) < chunk:
+                data += bytes(chunk - len(data))
+            if not self._queue:
+                self.clip_done.set()
+            return data
+        self.clip_done.set()
+        if self._tail_left is not None:
+            if self._tail_left <= 0:
+                return None  # keep the device, stop the stream
+            self._tail_left -= chunk
+        return bytes(chunk)
+
+    def _wrote(self, data):
+        """`data` went into the FIFO whole."""
+        if self._log:
+            self._log.write("%d %d %d\n" % (time.monotonic_ns(), self.written, len(data)))
+        self.written += len(data)
+
     def _run(self):
         os.set_blocking(self._fd, False)
         self._poll = select.poll()
         self._poll.register(self._fd, select.POLLOUT)
-        chunk = self.fmt.period_bytes
         period_ns = int(self.fmt.period_ms * 1e6)
-        silence = b"\0" * chunk
-        tail_left = None if self.tail_ms is None else self.fmt.ms_to_bytes(self.tail_ms)
-        start = time.monotonic_ns()
+        self._tail_left = None if self.tail_ms is None else self.fmt.ms_to_bytes(self.tail_ms)
+        start = self._start_ns = time.monotonic_ns()
         k = 0
         while True:
-            with self._lock:
-                if self._stop:
-                    return
-                if self._queue:
-                    data = bytes(self._queue[:chunk])
-                    del self._queue[:chunk]
-                    if len(data) < chunk:
-                        data += silence[len(data):]
-                    if not self._queue:
-                        self.clip_done.set()
-                else:
-                    self.clip_done.set()
-                    if tail_left is not None:
-                        if tail_left <= 0:
-                            self._lock.wait(0.1)  # keep the device, stop the stream
-                            continue
-                        tail_left -= chunk
-                    data = silence
             # Chunk k is due at start + (k - ahead) periods: the FIFO stays one period ahead
             # of the reader, so every read of one period finds a whole one.
             due = start + (k - self.ahead) * period_ns
@@ -310,12 +330,19 @@ class CaptureFeeder:
                 # Held up (nobody read the device yet): carry on from now, never faster than
                 # real time, as a microphone would. The audio is delayed, not dropped, and not
                 # bunched into a burst that looks like a broken device.
-                start = now - (k - self.ahead) * period_ns
+                start = self._start_ns = now - (k - self.ahead) * period_ns
+            # The chunk is taken only now that its time has come, so that what it carries
+            # (the echo rig mixes in what the speaker played) is as fresh as it can be.
+            with self._lock:
+                if self._stop:
+                    return
+                data = self._next_chunk()
+                if data is None:
+                    self._lock.wait(0.1)
+                    continue
             if not self._write(data):
                 return
-            if self._log:
-                self._log.write("%d %d %d\n" % (time.monotonic_ns(), self.written, len(data)))
-            self.written += len(data)
+            self._wrote(data)
             k += 1
 
 
@@ -324,10 +351,14 @@ class CaptureFeeder:
 
 class PlaybackReader:
     """Drains the playback pipe at real-time speed, one period per period, appending what it
-    reads to `out_path` and a line `monotonic_ns offset length` per read to `log_path`."""
+    reads to `out_path` and a line `monotonic_ns offset length` per read to `log_path`.
+    `on_read(emitted_ns, data)`, when given, is called with each chunk and the time the
+    speaker began to emit it: the reader's own steady clock, which restarts only when the
+    pipe ran dry (it must return quickly: the echo rig only queues the chunk)."""
 
-    def __init__(self, fmt, out_path, log_path=None, fifo_path=None, fd=None):
+    def __init__(self, fmt, out_path, log_path=None, fifo_path=None, fd=None, on_read=None):
         self.fmt = fmt
+        self.on_read = on_read
         self.out_path = out_path
         self.log_path = log_path
         self.fifo_path = fifo_path
@@ -384,9 +415,14 @@ class PlaybackReader:
                 now = time.monotonic_ns()
                 if due > now:
                     time.sleep((due - now) / 1e9)
+            # Is the chunk already waiting? Then the reader, not the speaker, is late (the
+            # scheduler or another thread held it up): the speaker's clock goes on, as a sound
+            # card's DMA does, and the reads catch up. (FIONREAD keeps the GIL: a poll() that
+            # returns at once could still come back late.)
+            waiting = pipe_pending(self._fd) > 0
             try:
                 # Wake now and then to notice stop(); data wakes us at once.
-                if not self._poll.poll(200):
+                if not waiting and not self._poll.poll(200):
                     continue
                 data = os.read(self._fd, chunk)
             except InterruptedError:
@@ -397,14 +433,25 @@ class PlaybackReader:
                 return  # every writer closed: the device is gone for good
             now = time.monotonic_ns()
             # Starved (the device was idle): the clock starts over from this chunk.
-            if due is None or now - due > per_byte_ns * chunk / 4:
+            if due is None or (not waiting and now - due > per_byte_ns * chunk / 4):
                 due = now
+            emitted = due
             due += int(len(data) * per_byte_ns)
+            if self.on_read:
+                self.on_read(emitted, data)
             self._out.write(data)
             self._out.flush()
             if self._log:
                 self._log.write("%d %d %d\n" % (now, self.received, len(data)))
             self.received += len(data)
+
+
+def pipe_pending(fd):
+    """Bytes waiting in a pipe (FIONREAD)."""
+    try:
+        return struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+    except OSError:
+        return 0
 
 
 def shrink_pipe(fd):

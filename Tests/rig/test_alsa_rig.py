@@ -8,11 +8,12 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
 import alsa_rig
-from alsa_rig import Format, Rig, read_log
+from alsa_rig import Format, PlaybackReader, Rig, read_log
 
 HAVE_TOOLS = all(shutil.which(t) for t in ("arecord", "aplay"))
 
@@ -79,6 +80,49 @@ class RigTest(unittest.TestCase):
             rig.stop()
         self.assertNotEqual(r.returncode, 0)
         self.assertIn(b"capture.fifo", r.stderr)
+
+    def test_reader_clock_runs_on_when_the_reader_is_late_and_restarts_when_starved(self):
+        """The speaker's clock (what on_read is told) is the reader's schedule: a reader held up
+        while the next chunk waits in the pipe keeps it (and catches up); a pipe that ran dry
+        starts it over."""
+        fmt = self.fmt
+        r, w = os.pipe()
+        emitted = []
+        gap_at = 30
+
+        def on_read(t, data):
+            emitted.append((t, len(data)))
+            if len(emitted) == 10:
+                time.sleep(0.04)  # the reader is late for the next chunk, which is waiting
+
+        reader = PlaybackReader(fmt, os.path.join(self.tmp, "out.raw"), fd=r, on_read=on_read).start()
+
+        def writer():
+            for k in range(40):
+                if k == gap_at:
+                    time.sleep(0.2)  # the device goes quiet: the pipe (a page) runs dry
+                os.write(w, bytes(fmt.period_bytes))
+
+        t = threading.Thread(target=writer)
+        t.start()
+        t.join(timeout=10)
+        deadline = time.monotonic() + 5
+        while sum(n for _, n in emitted) < 40 * fmt.period_bytes and time.monotonic() < deadline:
+            time.sleep(0.01)
+        reader.stop()
+        os.close(w)
+        os.close(r)
+        steps = [(b[0] - a[0]) / 1e6 for a, b in zip(emitted, emitted[1:])]
+        starts = [0]
+        for i, (_, n) in enumerate(emitted[:-1]):
+            starts.append(starts[-1] + n)
+        restart = next(i for i, s in enumerate(starts) if s >= gap_at * fmt.period_bytes)
+        ms = [n / fmt.bytes_per_second * 1000 for _, n in emitted]
+        for i, step in enumerate(steps):
+            if i + 1 == restart:
+                self.assertGreater(step, ms[i] + 50, "a dry pipe restarts the clock")
+            else:
+                self.assertAlmostEqual(step, ms[i], delta=0.001)
 
     def test_stereo_helpers(self):
         mono = alsa_rig.make_tone(10, 24000)
