@@ -37,28 +37,3 @@ public enum TokenRequest {
         return text
     }
 }
-
-extension String {
-    /// Every occurrence of `target` replaced, without Foundation and without the standard
-    /// library's `_StringProcessing` (its regex engine would cost every binary 0.8 MB). Matched
-    /// on UTF-8 bytes: for redaction, a secret inside a longer grapheme is still a secret.
-    func replacingAll(_ target: String, with replacement: String) -> String {
-        let needle = Array(target.utf8)
-        guard !needle.isEmpty else { return self }
-        let haystack = Array(utf8)
-        var result: [UInt8] = []
-        result.reserveCapacity(haystack.count)
-        var index = 0
-        while index < haystack.count {
-            if haystack[index] == needle[0], haystack.count - index >= needle.count,
-               haystack[index..<(index + needle.count)].elementsEqual(needle) {
-                result += replacement.utf8
-                index += needle.count
-            } else {
-                result.append(haystack[index])
-                index += 1
-            }
-        }
-        return String(decoding: result, as: UTF8.self)
-    }
-}

@@ -61,7 +61,7 @@ public struct ConnectionFailure: Sendable, Equatable, Error, CustomStringConvert
     public static func closed(code: UInt16, reason: String) -> ConnectionFailure {
         let detail = reason.isEmpty ? "closed by upstream (\(code))" : "closed by upstream (\(code) \(reason.prefix(120)))"
         if code == 1008 || (4000...4999).contains(code) { return ConnectionFailure(.refused, detail) }
-        if code == 1001 && reason.contains("maximum duration") { return ConnectionFailure(.expired, detail) }
+        if code == 1001 && reason.containsText("maximum duration") { return ConnectionFailure(.expired, detail) }
         return ConnectionFailure(.transport, detail)
     }
 
