@@ -78,6 +78,14 @@ import Testing
         ("audio:\n  capture: { rate: 16000 }\n", "audio.capture.rate", "24000", nil),
         ("bogus: 1\n", "bogus", "unknown key", 1),
         ("upstream: 3\n", "upstream", "mapping", 1),
+        ("conversation:\n  rotate_after: 4s\n", "conversation.rotate_after", "out of range", 2),
+        ("conversation:\n  rotate_after: 10m\n  rotate_deadline: 10m\n", "conversation.rotate_deadline", "must be later", 3),
+        ("conversation:\n  rotate_deadline: 50m\n", "conversation.rotate_deadline", "must be later", 2),
+        ("conversation:\n  max_items: -1\n", "conversation.max_items", "out of range", 2),
+        ("conversation:\n  max_age: 0s\n", "conversation.max_age", "out of range", 2),
+        ("conversation:\n  transcribe: \"\"\n", "conversation.transcribe", "model name", 2),
+        ("conversation:\n  carry: yes\n", "conversation.carry", "true or false", 2),
+        ("conversation:\n  rotate: 5m\n", "conversation.rotate", "unknown key", 2),
     ] as [(String, String, String, Int?)])
     func badConfigNamesTheKey(yaml: String, key: String, fragment: String, line: Int?) {
         #expect {

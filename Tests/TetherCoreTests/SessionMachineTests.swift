@@ -24,7 +24,7 @@ import Testing
     }
 
     /// A machine that went live at t=0 with generation 1.
-    static func live() -> SessionMachine {
+    static func live(_ settings: SessionMachine.Settings = settings) -> SessionMachine {
         var m = SessionMachine(settings: settings)
         _ = m.start(now: t(0))
         _ = m.connected(generation: 1, now: t(0))

@@ -26,12 +26,7 @@ import Testing
     }
 
     /// Live with generation 1 since t=0, the conversation not quiet.
-    static func live() -> SessionMachine {
-        var m = SessionMachine(settings: settings)
-        _ = m.start(now: t(0))
-        _ = m.connected(generation: 1, now: t(0))
-        return m
-    }
+    static func live() -> SessionMachine { SessionMachineTests.live(settings) }
 
     @Test func dueSessionDialsItsSuccessorAndSwitchesAtTheQuietMoment() {
         var m = Self.live()
@@ -127,9 +122,7 @@ import Testing
     }
 
     @Test func theServersCapCloseIsAForcedRotationWithGrace() {
-        var m = SessionMachine(settings: .init(grace: .seconds(3), failedGrace: .seconds(1), backoff: Self.settings.backoff))
-        _ = m.start(now: Self.t(0))
-        _ = m.connected(generation: 1, now: Self.t(0))
+        var m = SessionMachineTests.live(.init(grace: .seconds(3), failedGrace: .seconds(1), backoff: Self.settings.backoff))
         var all = m.failed(generation: 1, .closed(code: 1001, reason: "Your session hit the maximum duration of 6 seconds."),
                            now: Self.t(6000))
         #expect(Self.connects(all) == [2], "reconnect at once")
@@ -187,9 +180,7 @@ import Testing
     }
 
     @Test func noScheduleNoRotation() {
-        var m = SessionMachine(settings: .init(grace: .seconds(3), failedGrace: .seconds(1), backoff: Self.settings.backoff))
-        _ = m.start(now: Self.t(0))
-        _ = m.connected(generation: 1, now: Self.t(0))
+        var m = SessionMachineTests.live(.init(grace: .seconds(3), failedGrace: .seconds(1), backoff: Self.settings.backoff))
         #expect(m.nextWakeup == nil)
         #expect(m.tick(now: Self.t(10_000_000)).isEmpty)
     }

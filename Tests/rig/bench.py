@@ -8,12 +8,15 @@
   processing), what any program pays for full-duplex audio at 20 ms periods on this machine;
 - reconnect latency: the brain drops the connection, until session.live;
 - barge-in latency: the brain says stop (pcm-stream `clear`), until the speaker is silent;
+- rotation (rule 13): make-before-break in a quiet room, from the request to the switch, the
+  switch itself once the successor is ready, mic frames sent twice or lost across all of them,
+  and what carrying 24 turns adds;
 - network (root only): link restore to session.live, blip survival, dead-path detection,
   in network namespaces.
 
 Environment: TETHER_BIN_DIR (default .build/release), BENCH_SECONDS (default 60),
 BENCH_PERIOD_MS (the duplex run's ALSA period for both devices, default 20),
-BENCH_ONLY=duplex,floor,reconnect,bargein,network (default all)."""
+BENCH_ONLY=duplex,floor,reconnect,bargein,rotation,network (default all)."""
 
 import json
 import os
@@ -37,7 +40,7 @@ from mock import Mock  # noqa: E402
 
 SECONDS = float(os.environ.get("BENCH_SECONDS", "60"))
 PERIOD_MS = int(os.environ.get("BENCH_PERIOD_MS", "20"))
-ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "duplex,floor,reconnect,bargein,network").split(",")))
+ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "duplex,floor,reconnect,bargein,rotation,network").split(",")))
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -216,6 +219,54 @@ def reconnect(runs=20):
             rig.stop()
 
 
+def rotation(runs=20):
+    """`debug-rotate` (a test hook) in a quiet room, where every moment is a quiet moment: the
+    time from the request to `conversation.rotated` (dial, handshake, seeding, the switch) with 0
+    and with 24 carried turns, and `waited_ms` (from the successor being ready to the switch:
+    the old connection acknowledging its last mic frames). Then every frame is checked."""
+    from test_conversation import check_concatenation, quiet
+    with tempfile.TemporaryDirectory(prefix="tether-bench-") as tmp:
+        mock = Mock(tmp, "--no-echo", "--api-key", API_KEY)
+        rig = Rig(f"{tmp}/rig")
+        clip = quiet(120_000, seed=7)
+        rig.start(capture_pcm=clip, lead_ms=0)
+        config = {"upstream": {"url": mock.url("/v1/realtime?model=bench"), "protocol": "openai-realtime"},
+                  "audio": {"capture": {"device": "tether_capture"}, "playback": {"device": "tether_playback"}},
+                  "log": {"level": "info"}}
+        d = Daemon(f"{tmp}/d", config, env={**rig.env, "TETHER_TEST_FAULTS": "1"}).start()
+        try:
+            d.wait_state("live")
+            events = d.events(["session"])
+            out = {}
+            for carried in (0, 24):
+                while d.status()["conversation"]["items"] < carried:
+                    items = d.status()["conversation"]["items"]
+                    mock.control("say", ms=100)
+                    wait_until(lambda: d.status()["conversation"]["items"] > items, 5, what="a turn")
+                totals, waits = [], []
+                for _ in range(runs):
+                    wait_until(lambda: d.status()["audio"]["playback"]["state"] != "playing", 5, what="a silent speaker")
+                    asked = time.monotonic()
+                    assert d.request("debug-rotate")["ok"]
+                    rotated = events.wait_for("conversation.rotated", timeout=10, after=asked)
+                    assert rotated["data"]["carried_items"] == carried, rotated
+                    totals.append((rotated["_t"] - asked) * 1000)
+                    waits.append(rotated["data"]["waited_ms"])
+                out[f"request_to_switch_ms_{carried}_turns"] = summary(totals)
+                out[f"ready_to_switch_ms_{carried}_turns"] = summary(waits)
+            time.sleep(0.5)
+            covered, repeated = check_concatenation(clip, mock.connection_pcm())
+            out["sessions"] = len(mock.connection_pcm())
+            out["frames_sent_twice"] = repeated // 960
+            out["frames_lost"] = 0  # check_concatenation fails on any gap
+            out["seconds_checked"] = round(covered / 48000, 1)
+            return out
+        finally:
+            d.close()
+            mock.close()
+            rig.stop()
+
+
 def bargein(runs=10):
     fmt = Format(48000, 2, 20)
     with tempfile.TemporaryDirectory(prefix="tether-bench-") as tmp:
@@ -330,6 +381,8 @@ def main():
         results["reconnect_ms"] = reconnect()
     if "bargein" in ONLY:
         results["bargein"] = bargein()
+    if "rotation" in ONLY:
+        results["rotation"] = rotation()
     if "network" in ONLY:
         results["network"] = network()
     print(json.dumps(results, indent=2))

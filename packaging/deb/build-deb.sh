@@ -11,7 +11,7 @@
 # Reproducible: every date and timestamp comes from the newest commit (SOURCE_DATE_EPOCH).
 set -euo pipefail
 
-die() { echo "build-deb.sh: $*" >&2; exit 1; }
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 [ $# -eq 1 ] || die "usage: packaging/deb/build-deb.sh OUTDIR"
 mkdir -p "$1"
@@ -28,13 +28,7 @@ bindir=${TETHER_BIN_DIR:-.build/release}
 for tool in git dpkg-shlibdeps dpkg-deb strip readelf gzip; do
     command -v "$tool" >/dev/null || die "$tool is missing (apt-get install dpkg-dev binutils gzip git)"
 done
-for bin in tetherd tetherctl; do
-    [ -x "$bindir/$bin" ] || die "no $bindir/$bin: build it first (swift build -c release --static-swift-stdlib)"
-    # The package carries no Swift runtime: the binaries must have it linked in.
-    if [[ $(readelf -d "$bindir/$bin") == *"NEEDED"*"[libswift"* ]]; then
-        die "$bindir/$bin needs the shared Swift runtime: build with --static-swift-stdlib"
-    fi
-done
+require_static_binaries "$bindir"
 
 # Version and dates, all from the newest commit.
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct)}

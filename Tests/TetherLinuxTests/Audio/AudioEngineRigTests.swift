@@ -198,7 +198,7 @@ import TetherCore
         #expect(waitFor(.seconds(2)) { state(engine, "capture") == "error" })
         let error = engine.status().path("capture", "error")?.stringValue ?? ""
         #expect(error.contains("tether_no_such_mic"))
-        #expect(state(engine, "playback") == "idle", "the speaker does not care")
+        #expect(waitFor(.seconds(2)) { state(engine, "playback") == "idle" }, "the speaker does not care")
 
         // A reload that names the right device reopens it; one that changes nothing does not.
         config.capture.device = "tether_capture"
