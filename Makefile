@@ -16,7 +16,15 @@ DEMO_SECONDS ?= 30
 # Nor the standard library's regex engine: no module imports _StringProcessing implicitly
 # (1.4 MB of every binary; TetherCore searches strings by hand where it must). The debug build
 # keeps it for the tests, which use the stdlib's string searching freely.
-RELEASE    := -c release --static-swift-stdlib -Xswiftc -Xfrontend -Xswiftc -disable-implicit-string-processing-module-import
+# Lean (docs/BENCHMARKS.md "Lean binaries"), stripped tetherd 20.2 -> 14.4 MB: every function and
+# datum in a section of its own, so that --gc-sections (SwiftPM's dead stripping) can drop what
+# nothing calls; --no-export-dynamic undoes the static Swift runtime's -export-dynamic, which
+# exported every symbol of tether, NIO and BoringSSL and so kept them all alive; lld stores the
+# 50,000 relative relocations as DT_RELR (1.2 MB of .rela.dyn; glibc 2.36, Debian 12) and folds
+# identical functions.
+LEAN       := -Xswiftc -Xfrontend -Xswiftc -function-sections -Xcc -ffunction-sections -Xcc -fdata-sections \
+              -Xswiftc -use-ld=lld -Xlinker --no-export-dynamic -Xlinker -z -Xlinker pack-relative-relocs -Xlinker --icf=all
+RELEASE    := -c release --static-swift-stdlib -Xswiftc -Xfrontend -Xswiftc -disable-implicit-string-processing-module-import $(LEAN)
 
 # Build: the system libraries tether binds (ALSA, libsystemd, libyaml; libcurl's header for the
 # library it loads on first use), and pkg-config to find them.

@@ -87,7 +87,7 @@ def test_two_hundred_connections_of_malformed_and_edge_case_frames(daemon_factor
         # The debug build on two cores shared with this peer answers in about 11 ms (median)
         # and 19 ms at worst while it replays the mic backlog into 200 connections (about
         # 50 ms with a build running beside it); the bound is 50 ms.
-        assert max(latencies) < 0.05, f"the event loop was held {max(latencies) * 1000:.0f} ms"
+        assert max(latencies) < 0.05, f"the event loop was held {max(latencies) * 1000:.0f} ms (at {latencies.index(max(latencies))} of {len(latencies)}; over 30 ms: {[(i, round(x * 1000)) for i, x in enumerate(latencies) if x > 0.03]})"
         assert fd_count(d.pid) - fds_before <= 4, (fds_before, fd_count(d.pid))
         assert rss_kib(d.pid) - rss_before < 16 * 1024, (rss_before, rss_kib(d.pid))
     finally:

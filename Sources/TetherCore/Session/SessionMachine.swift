@@ -73,9 +73,6 @@ public struct SessionMachine: Sendable {
     private var rotationDue: MonoTime?
     private var rotationDeadline: MonoTime?
     private var rotationBackoff: Backoff
-    /// Whether the conversation is quiet (nobody speaking, no response, speaker idle, no tool
-    /// call pending), as the session last said.
-    private var quiet = false
     /// The brain closed the session at its cap: the reconnect that follows is a rotation.
     private var expiredGeneration: UInt64?
     /// A rotation that failed is tried again after the rotation backoff.
@@ -182,10 +179,9 @@ public struct SessionMachine: Sendable {
             rotation = next
             rotationBackoff.reset()
             pendingExpiry = (g, expiresIn)
+            // The session looks for a quiet moment from now on (`quietMoment`).
             var actions: [SessionAction] = []
-            if quiet || rotationDeadline.map({ now >= $0 }) == true {
-                beginHandover(now: now, reason: quiet ? .quiet : .deadline, into: &actions)
-            }
+            if let deadline = rotationDeadline, now >= deadline { beginHandover(now: now, reason: .deadline, into: &actions) }
             return actions
         }
         guard g == attempt, g == generation else {
@@ -217,11 +213,11 @@ public struct SessionMachine: Sendable {
 
     // MARK: Rotation
 
-    /// The conversation became quiet, or stopped being quiet.
-    public mutating func quietChanged(_ isQuiet: Bool, now: MonoTime) -> [SessionAction] {
-        quiet = isQuiet
+    /// The conversation is at a quiet moment (nobody speaking, no response, the speaker idle,
+    /// no tool call pending): a successor waiting for one is switched to now.
+    public mutating func quietMoment(now: MonoTime) -> [SessionAction] {
         var actions: [SessionAction] = []
-        if isQuiet, rotation?.phase == .standby { beginHandover(now: now, reason: .quiet, into: &actions) }
+        if rotation?.phase == .standby { beginHandover(now: now, reason: .quiet, into: &actions) }
         return actions
     }
 

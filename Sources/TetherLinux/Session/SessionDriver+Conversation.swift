@@ -45,16 +45,16 @@ extension SessionDriver {
 
     // MARK: Quiet moments
 
-    /// Tells the machine when the conversation becomes quiet or stops being quiet.
-    func updateQuiet() {
-        let isQuiet = quiet.isQuiet(speakerIdle: audio?.speakerIdle ?? true, toolCallsPending: toolCallsPending)
-        guard isQuiet != reportedQuiet else { return }
-        reportedQuiet = isQuiet
-        perform(machine.quietChanged(isQuiet, now: MonoClock.now()))
+    /// While a successor waits for a quiet moment: tells the machine when one has come.
+    func lookForQuietMoment() {
+        guard machine.awaitingQuietMoment,
+            quiet.isQuiet(speakerIdle: audio?.speakerIdle ?? true, toolCallsPending: toolCallsPending)
+        else { return }
+        perform(machine.quietMoment(now: MonoClock.now()))
     }
 
-    /// The speaker falling silent is the one change nothing reports: while a rotation waits
-    /// for a quiet moment, it is looked for every 50 ms.
+    /// Only while a successor waits: at once, after whatever the brain says, and every 50 ms
+    /// for the one change nothing reports, the speaker falling silent.
     func pollForQuietMoment(_ waiting: Bool) {
         if !waiting {
             quietPoll?.cancel()
@@ -63,7 +63,7 @@ extension SessionDriver {
         }
         guard quietPoll == nil else { return }
         let me = NIOLoopBound(self, eventLoop: loop)
-        quietPoll = loop.scheduleRepeatedTask(initialDelay: .zero, delay: .milliseconds(50)) { _ in me.value.updateQuiet() }
+        quietPoll = loop.scheduleRepeatedTask(initialDelay: .zero, delay: .milliseconds(50)) { _ in me.value.lookForQuietMoment() }
     }
 
     // MARK: Hand-over

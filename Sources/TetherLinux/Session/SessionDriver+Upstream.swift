@@ -125,6 +125,6 @@ extension SessionDriver: UpstreamConnectionOwner {
             counters.malformedMessages += 1
             logger.warning("malformed message from upstream: \(why)")
         }
-        if generation == machine.connectionGeneration { updateQuiet() }
+        if generation == machine.connectionGeneration { lookForQuietMoment() }
     }
 }

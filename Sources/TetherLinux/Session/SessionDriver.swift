@@ -39,8 +39,6 @@ final class SessionDriver {
     var conversation: ConversationLedger
     /// What the live session has in progress, for a rotation's quiet moment.
     var quiet = QuietMoment()
-    /// The quiet moment the machine was last told of.
-    var reportedQuiet = false
     /// While a rotation waits for a quiet moment: the speaker falling silent is looked for.
     var quietPoll: RepeatedTask?
 
@@ -118,7 +116,7 @@ final class SessionDriver {
             guard let link = links[generation] else { return .failure(sessionEnded(callID)) }
             link.send(link.dialect.toolOutput(callID: callID, output: output))
             conversation.toolAnswered(callID, output: output, now: MonoClock.now())
-            updateQuiet()
+            lookForQuietMoment()
             return .success(nil)
         case .sessionEnded:
             return .failure(sessionEnded(callID))
@@ -324,7 +322,7 @@ final class SessionDriver {
             }
         }
         armToolTimer()
-        updateQuiet()
+        lookForQuietMoment()
     }
 
     // MARK: Status
