@@ -68,14 +68,21 @@ final class UpstreamConnection: WebSocketFrameSink {
     private(set) var timeline = ConnectTimeline()
     private var maskingKeys = MaskingKeys()
 
+    /// Opens TCP to the upstream: runs `initialize` on the new channel before it connects and
+    /// gives the channel once connected. The daemon dials with `ClientBootstrap` (`bootstrap`);
+    /// a test hands over an EmbeddedChannel, so everything from the pipeline on is the daemon's.
+    typealias Dial = (_ initialize: @escaping @Sendable (any Channel) -> EventLoopFuture<Void>) -> EventLoopFuture<any Channel>
+    private let dial: Dial
+
     init(generation: UInt64, loop: any EventLoop, settings: UpstreamConnectionSettings, parsingPool: NIOThreadPool,
-         owner: any UpstreamConnectionOwner) {
+         owner: any UpstreamConnectionOwner, dial: Dial? = nil) {
         self.generation = generation
         self.loop = loop
         self.parsingPool = parsingPool
         self.settings = settings
         self.owner = owner
         self.pings = PingTracker(interval: settings.pingInterval)
+        self.dial = dial ?? Self.bootstrap(settings, on: loop)
     }
 
     var lastRTT: Duration? { pings.lastRTT }
@@ -94,44 +101,31 @@ final class UpstreamConnection: WebSocketFrameSink {
         let maxMessageBytes = settings.maxMessageBytes
         let tls = settings.tls
         let url = settings.url
-        let bootstrap = ClientBootstrap(group: loop)
-            .connectTimeout(.nanoseconds(settings.connectTimeout.nanoseconds))
-            // A TCP-level option: `.socketOption(.tcp_nodelay)` would be SOL_SOCKET option 1,
-            // SO_DEBUG, which needs CAP_NET_ADMIN and left Nagle on (see test_socket_options.py).
-            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
-            .channelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 128 * 1024))
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let sync = channel.pipeline.syncOperations
-                    if let tls {
-                        let isIP = (try? SocketAddress(ipAddress: url.host, port: 0)) != nil
-                        try sync.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: isIP ? nil : url.host))
-                    }
-                    // In front of the HTTP handlers, so TLS and socket errors of the upgrade
-                    // phase arrive with their reason intact; the frame handler takes over after.
-                    try sync.addHandler(ConnectionEventsHandler(
-                        onInactive: { me.value.channelWentInactive() },
-                        onError: { error in me.value.fail(ConnectionFailure(.transport, Self.describe(error))) }),
-                        name: Self.eventsHandlerName)
-                    let upgraded = try WebSocketClientUpgrade.configure(
-                        sync, request: request, maxMessageBytes: maxMessageBytes,
-                        upgraded: { channel in try me.value.installFrameHandler(channel) },
-                        refused: { failure in me.value.fail(failure) })
-                    upgraded.whenComplete { result in
-                        switch result {
-                        case .success(true): me.value.upgradeDone()
-                        case .success(false): break  // refused: UpgradeRefusalHandler reports the status
-                        case .failure(let error): me.value.fail(ConnectionFailure(.transport, "upgrade failed: \(error)"))
-                        }
+        let connecting = dial { channel in
+            channel.eventLoop.makeCompletedFuture {
+                let sync = channel.pipeline.syncOperations
+                if let tls {
+                    let isIP = (try? SocketAddress(ipAddress: url.host, port: 0)) != nil
+                    try sync.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: isIP ? nil : url.host))
+                }
+                // In front of the HTTP handlers, so TLS and socket errors of the upgrade
+                // phase arrive with their reason intact; the frame handler takes over after.
+                try sync.addHandler(ConnectionEventsHandler(
+                    onInactive: { me.value.channelWentInactive() },
+                    onError: { error in me.value.fail(ConnectionFailure(.transport, Self.describe(error))) }),
+                    name: Self.eventsHandlerName)
+                let upgraded = try WebSocketClientUpgrade.configure(
+                    sync, request: request, maxMessageBytes: maxMessageBytes,
+                    upgraded: { channel in try me.value.installFrameHandler(channel) },
+                    refused: { failure in me.value.fail(failure) })
+                upgraded.whenComplete { result in
+                    switch result {
+                    case .success(true): me.value.upgradeDone()
+                    case .success(false): break  // refused: UpgradeRefusalHandler reports the status
+                    case .failure(let error): me.value.fail(ConnectionFailure(.transport, "upgrade failed: \(error)"))
                     }
                 }
             }
-        // An address literal needs no resolver (and no Happy Eyeballs delays); a name does.
-        let connecting: EventLoopFuture<any Channel>
-        if let address = try? SocketAddress(ipAddress: url.host, port: url.port) {
-            connecting = bootstrap.connect(to: address)
-        } else {
-            connecting = bootstrap.connect(host: url.host, port: url.port)
         }
         connecting.whenComplete { result in
             let connection = me.value
@@ -147,6 +141,25 @@ final class UpstreamConnection: WebSocketFrameSink {
             case .failure(let error):
                 connection.fail(ConnectionFailure(.transport, "connect to \(url.host):\(url.port) failed: \(Self.describe(error))"))
             }
+        }
+    }
+
+    /// The daemon's dial: TCP from `ClientBootstrap` on `loop`, under the connect timeout.
+    private static func bootstrap(_ settings: UpstreamConnectionSettings, on loop: any EventLoop) -> Dial {
+        { initialize in
+            let url = settings.url
+            let bootstrap = ClientBootstrap(group: loop)
+                .connectTimeout(.nanoseconds(settings.connectTimeout.nanoseconds))
+                // A TCP-level option: `.socketOption(.tcp_nodelay)` would be SOL_SOCKET option 1,
+                // SO_DEBUG, which needs CAP_NET_ADMIN and left Nagle on (see test_socket_options.py).
+                .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+                .channelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 128 * 1024))
+                .channelInitializer(initialize)
+            // An address literal needs no resolver (and no Happy Eyeballs delays); a name does.
+            if let address = try? SocketAddress(ipAddress: url.host, port: url.port) {
+                return bootstrap.connect(to: address)
+            }
+            return bootstrap.connect(host: url.host, port: url.port)
         }
     }
 
