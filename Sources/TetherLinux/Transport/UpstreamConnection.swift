@@ -42,7 +42,7 @@ final class UpstreamConnection: WebSocketFrameSink {
     let loop: any EventLoop
     private let settings: UpstreamConnectionSettings
     /// Where text messages too big for the loop are parsed (`InboundMessageQueue`).
-    private let parsingPool: NIOThreadPool
+    private let parsingPool: any OffLoopParser
     private weak var owner: (any UpstreamConnectionOwner)?
     private(set) var phase = Phase.connecting
     private var channel: (any Channel)?
@@ -74,7 +74,7 @@ final class UpstreamConnection: WebSocketFrameSink {
     typealias Dial = (_ initialize: @escaping @Sendable (any Channel) -> EventLoopFuture<Void>) -> EventLoopFuture<any Channel>
     private let dial: Dial
 
-    init(generation: UInt64, loop: any EventLoop, settings: UpstreamConnectionSettings, parsingPool: NIOThreadPool,
+    init(generation: UInt64, loop: any EventLoop, settings: UpstreamConnectionSettings, parsingPool: any OffLoopParser,
          owner: any UpstreamConnectionOwner, dial: Dial? = nil) {
         self.generation = generation
         self.loop = loop
@@ -413,12 +413,7 @@ final class UpstreamConnection: WebSocketFrameSink {
             // buffers, and the brain feels TCP back-pressure instead.
             updateReading()
             let me = NIOLoopBound(self, eventLoop: loop)
-            parsingPool.runIfActive(eventLoop: loop) { InboundMessageQueue.parse(bytes) }
-                .whenComplete { result in
-                    // The pool refuses work only while the process shuts down: parse here then.
-                    let parsed = (try? result.get()) ?? InboundMessageQueue.parse(bytes)
-                    me.value.parsedAway(ticket: ticket, parsed)
-                }
+            parsingPool.parse(bytes, resultOn: loop).whenSuccess { parsed in me.value.parsedAway(ticket: ticket, parsed) }
         }
     }
 
