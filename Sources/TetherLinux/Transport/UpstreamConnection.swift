@@ -73,9 +73,12 @@ final class UpstreamConnection: WebSocketFrameSink {
     /// a test hands over an EmbeddedChannel, so everything from the pipeline on is the daemon's.
     typealias Dial = (_ initialize: @escaping @Sendable (any Channel) -> EventLoopFuture<Void>) -> EventLoopFuture<any Channel>
     private let dial: Dial
+    /// The clock of ping times and verdicts and of the timeline; a test gives its loop's virtual
+    /// time, which the timers run on.
+    private let now: () -> MonoTime
 
     init(generation: UInt64, loop: any EventLoop, settings: UpstreamConnectionSettings, parsingPool: any OffLoopParser,
-         owner: any UpstreamConnectionOwner, dial: Dial? = nil) {
+         owner: any UpstreamConnectionOwner, dial: Dial? = nil, now: @escaping () -> MonoTime = MonoClock.now) {
         self.generation = generation
         self.loop = loop
         self.parsingPool = parsingPool
@@ -83,6 +86,7 @@ final class UpstreamConnection: WebSocketFrameSink {
         self.owner = owner
         self.pings = PingTracker(interval: settings.pingInterval)
         self.dial = dial ?? Self.bootstrap(settings, on: loop)
+        self.now = now
     }
 
     var lastRTT: Duration? { pings.lastRTT }
@@ -92,7 +96,7 @@ final class UpstreamConnection: WebSocketFrameSink {
     // MARK: Lifecycle
 
     func start() {
-        timeline.started = MonoClock.now()
+        timeline.started = now()
         let me = NIOLoopBound(self, eventLoop: loop)
         handshakeTimer = loop.scheduleTask(in: .nanoseconds(settings.handshakeTimeout.nanoseconds)) {
             me.value.fail(ConnectionFailure(.network, "handshake timed out after \(DurationText.format(me.value.settings.handshakeTimeout))"))
@@ -137,7 +141,7 @@ final class UpstreamConnection: WebSocketFrameSink {
                 }
                 connection.channel = channel
                 connection.phase = .upgrading
-                connection.timeline.connected = MonoClock.now()
+                connection.timeline.connected = connection.now()
             case .failure(let error):
                 connection.fail(ConnectionFailure(.transport, "connect to \(url.host):\(url.port) failed: \(Self.describe(error))"))
             }
@@ -174,7 +178,7 @@ final class UpstreamConnection: WebSocketFrameSink {
         try pipeline.addHandler(WebSocketFrameHandler(sink: self, maxMessageBytes: settings.maxMessageBytes))
         pipeline.removeHandler(name: Self.eventsHandlerName, promise: nil)
         phase = .open
-        timeline.upgraded = MonoClock.now()
+        timeline.upgraded = now()
     }
 
     /// The upgrader is done and passes writes on (during the upgrade it refuses them), so the
@@ -188,7 +192,7 @@ final class UpstreamConnection: WebSocketFrameSink {
     func markReady() {
         guard !ready, phase == .open else { return }
         ready = true
-        timeline.ready = MonoClock.now()
+        timeline.ready = now()
         handshakeTimer?.cancel()
         handshakeTimer = nil
         startPingTimer()
@@ -285,7 +289,7 @@ final class UpstreamConnection: WebSocketFrameSink {
         var rng = SystemRandomNumberGenerator()
         let payload: [UInt8] = (0..<8).map { _ in rng.next() }
         let mark = owner?.uplinkMark(for: self) ?? 0
-        pings.sent(payload: payload, mark: mark, now: MonoClock.now(), probeTimeout: probeTimeout)
+        pings.sent(payload: payload, mark: mark, now: now(), probeTimeout: probeTimeout)
         var buffer = channel.allocator.buffer(capacity: 8)
         buffer.writeBytes(payload)
         channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .ping, maskKey: maskingKeys.key(), data: buffer), promise: nil)
@@ -297,12 +301,12 @@ final class UpstreamConnection: WebSocketFrameSink {
         pingDeadlineTimer = nil
         guard let deadline = pings.nextDeadline else { return }
         let me = NIOLoopBound(self, eventLoop: loop)
-        let delay = max(0, (deadline - MonoClock.now()).nanoseconds)
+        let delay = max(0, (deadline - now()).nanoseconds)
         pingDeadlineTimer = loop.scheduleTask(in: .nanoseconds(delay + 1_000_000)) { me.value.checkPings() }
     }
 
     private func checkPings() {
-        switch pings.verdict(now: MonoClock.now()) {
+        switch pings.verdict(now: now()) {
         case .alive: armPingDeadline()
         case .missedOne: sendPing(probeTimeout: nil)
         case .dead: fail(ConnectionFailure(.network, "no answer to two pings"))
@@ -436,7 +440,7 @@ final class UpstreamConnection: WebSocketFrameSink {
 
     func webSocketReceived(pong payload: [UInt8]) {
         guard phase == .open else { return }
-        switch pings.received(pong: payload, now: MonoClock.now()) {
+        switch pings.received(pong: payload, now: now()) {
         case .unmatched:
             break
         case .matched(let mark, let rtt, let answeredProbe):
