@@ -339,6 +339,34 @@ import TetherCore
         #expect(rig.owner.events == [.ended(ConnectionFailure(.network, "probe unanswered"))])
     }
 
+    /// The network went away (the session suspended liveness) while the speaker was full; it
+    /// drains and reading resumes, but nothing can answer a ping until the network is back: a
+    /// probe decides then. Pings restarted here get a connection that would have lived through
+    /// the outage declared dead (with a 1 s interval, 2 s into it, inside the default grace).
+    @Test func readingAgainDoesNotUndoASuspension() throws {
+        let rig = try Rig(pingInterval: .seconds(1))
+        try rig.ready()
+        rig.connection.pauseReading()
+        rig.connection.suspendLiveness()
+        rig.connection.resumeReading()
+        #expect(rig.autoRead == true)
+        rig.advance(.seconds(60))
+        #expect(try rig.sent().isEmpty, "no pings into a network that is down")
+        #expect(rig.owner.events.isEmpty, "and no verdict")
+        // A parse coming back is reading again too.
+        try rig.receive(Brain.bigEvent("response.done"))
+        rig.parses.finishAll()
+        rig.advance(.seconds(60))
+        #expect(try rig.sent().isEmpty)
+        #expect(rig.owner.events == [.event("response.done")])
+        rig.connection.probe(timeout: .seconds(2))
+        let probe = try #require(try rig.sent().only)
+        try rig.receive(Brain.pong(probe.payload))
+        #expect(rig.owner.events.last == .acknowledged(mark: 0, rtt: .zero, probe: true))
+        rig.advance(.seconds(1))
+        #expect(try rig.sent().only?.opcode == Opcode.ping, "the probe brought the regular pings back")
+    }
+
     // MARK: Reading
 
     @Test func pausedReadingStopsTheSocketAndLivenessUntilResumed() throws {
