@@ -54,6 +54,8 @@ final class UpstreamConnection: WebSocketFrameSink {
     /// Whether the channel reads; off while the downlink is paused or a big message is out
     /// being parsed.
     private var reading = true
+    /// The network went away (`suspendLiveness`): no pings until a `probe`, whatever reading does.
+    private var networkSuspended = false
     /// Messages in arrival order; big text messages are parsed off the event loop.
     private var inbound = InboundMessageQueue()
     /// A close from the peer that arrived while earlier messages were still being parsed: it is
@@ -235,6 +237,7 @@ final class UpstreamConnection: WebSocketFrameSink {
     func probe(timeout: Duration) {
         // The pong must be readable: a probe reads again (flow control pauses again after the
         // next reply chunk if the speaker is still full).
+        networkSuspended = false
         resumeReading()
         if ready && pingTimer == nil && phase == .open { startPingTimer() }
         sendPing(probeTimeout: timeout)
@@ -246,7 +249,14 @@ final class UpstreamConnection: WebSocketFrameSink {
     }
 
     /// The network is down: no pings (nothing can answer them), no verdicts, until `probe`.
+    /// Reading again (`resumeReading`, a parse coming back) does not end this.
     func suspendLiveness() {
+        networkSuspended = true
+        stopLiveness()
+    }
+
+    /// No pings, no verdicts; the pings out are forgotten, their silence says nothing now.
+    private func stopLiveness() {
         pingTimer?.cancel()
         pingTimer = nil
         pingDeadlineTimer?.cancel()
@@ -278,9 +288,9 @@ final class UpstreamConnection: WebSocketFrameSink {
         channel.setOption(ChannelOptions.autoRead, value: wanted).whenFailure { _ in }
         if wanted {
             channel.read()
-            if ready && pingTimer == nil { startPingTimer() }
+            if ready && pingTimer == nil && !networkSuspended { startPingTimer() }
         } else {
-            suspendLiveness()
+            stopLiveness()
         }
     }
 
