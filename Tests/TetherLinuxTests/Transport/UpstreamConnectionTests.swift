@@ -512,6 +512,38 @@ import TetherCore
         #expect(rig.head.closes == [.all])
     }
 
+    /// The brain closes (here at its session cap) and drops TCP at once, while a big message
+    /// before its close is still being parsed: the message is delivered, and the close is
+    /// reported as the close it was (an expiry), not as TCP ending without one.
+    @Test func aPeersCloseBehindAParseIsReportedAsSuchWhenTCPEndsFirst() throws {
+        let rig = try Rig()
+        try rig.ready()
+        let cap = "Your session hit the maximum duration of 60 minutes."
+        try rig.receive(Brain.bigEvent("response.done") + Brain.close(1001, cap))
+        rig.peerClosesTCP()
+        #expect(rig.owner.events.isEmpty, "what came before the close comes first")
+        rig.parses.finishAll()
+        #expect(rig.owner.events == [.event("response.done"), .ended(.closed(code: 1001, reason: cap))])
+        #expect(rig.owner.endings.first?.kind == .expired)
+        rig.advance(.seconds(60))
+        #expect(rig.owner.events.count == 2)
+    }
+
+    /// TCP ends with no close frame while a message that came before is out being parsed: the
+    /// message is delivered, then the end reported.
+    @Test func messagesBeingParsedWhenTCPEndsAreDeliveredBeforeTheEnd() throws {
+        let rig = try Rig()
+        try rig.ready()
+        try rig.receive(Brain.bigEvent("response.done") + Brain.event("after"))
+        rig.peerClosesTCP()
+        #expect(rig.owner.events.isEmpty)
+        rig.parses.finishAll()
+        #expect(rig.owner.events == [
+            .event("response.done"), .event("after"),
+            .ended(ConnectionFailure(.transport, "connection closed without a close frame")),
+        ])
+    }
+
     @Test(arguments: [false, true])
     func tcpEndingWithoutACloseFrameEndsItOnceAsTransport(upgraded: Bool) throws {
         let rig = try Rig()
