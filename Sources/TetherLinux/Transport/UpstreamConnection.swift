@@ -61,6 +61,9 @@ final class UpstreamConnection: WebSocketFrameSink {
     /// A close from the peer that arrived while earlier messages were still being parsed: it is
     /// handled once they are delivered.
     private var peerCloseBehindMessages: (code: UInt16, reason: String)?
+    /// TCP ended while messages that came before were still being parsed: the end is reported
+    /// once they are delivered (as the peer's close, if one came behind them).
+    private var tcpEndedBehindMessages = false
     private var pingDeadlineTimer: Scheduled<Void>?
     private var closeTimer: Scheduled<Void>?
     /// Set once the owner must hear nothing more (it closed us, or we already reported).
@@ -401,6 +404,12 @@ final class UpstreamConnection: WebSocketFrameSink {
             phase = .closed
             return
         }
+        // NIO reads up to the end of the stream whatever autoRead says: messages (and a close)
+        // that came before it may still be out being parsed.
+        if phase == .open, !inbound.isEmpty {
+            tcpEndedBehindMessages = true
+            return
+        }
         fail(ConnectionFailure(.transport, "connection closed without a close frame"))
     }
 
@@ -435,9 +444,12 @@ final class UpstreamConnection: WebSocketFrameSink {
         guard phase == .open, !silenced else { return }
         deliver(inbound.parsed(ticket: ticket, parsed))
         updateReading()
-        if inbound.isEmpty, let close = peerCloseBehindMessages {
+        guard phase == .open, inbound.isEmpty else { return }
+        if let close = peerCloseBehindMessages {
             peerCloseBehindMessages = nil
             webSocketPeerClosed(code: close.code, reason: close.reason)
+        } else if tcpEndedBehindMessages {
+            fail(ConnectionFailure(.transport, "connection closed without a close frame"))
         }
     }
 
