@@ -283,6 +283,38 @@ import TetherCore
         #expect(rig.owner.events.count == 1)
     }
 
+    /// Between a missed ping's retry and the retry's deadline nothing can change the verdict; a
+    /// connection that checks anyway wakes its loop every millisecond for up to a second, just
+    /// when the link is in doubt. (Checks read the clock: their number is the reads.)
+    @Test func waitingForTheRetrysAnswerDoesNotWakeEveryMillisecond() throws {
+        let rig = try Rig(pingInterval: .seconds(3))
+        try rig.ready()
+        rig.advance(.seconds(4) + .milliseconds(1))
+        #expect(try rig.sent().count == 2, "a ping and its retry")
+        let reads = rig.clock.reads
+        rig.advance(.milliseconds(998))
+        #expect(rig.clock.reads - reads <= 2)
+        rig.advance(.milliseconds(5))
+        #expect(rig.owner.events == [.ended(ConnectionFailure(.network, "no answer to two pings"))])
+    }
+
+    /// The same with a regular ping missed while a probe with a longer timeout is out: no retry
+    /// (the probe is one), and no check until the next deadline ahead.
+    @Test func aMissedPingBesideAProbeDoesNotWakeEveryMillisecond() throws {
+        let rig = try Rig(pingInterval: .seconds(3))
+        try rig.ready()
+        rig.advance(.milliseconds(2500))
+        rig.connection.probe(timeout: .seconds(10))
+        rig.advance(.milliseconds(1501))
+        #expect(try rig.sent().count == 2, "the probe and a regular ping, missed")
+        let reads = rig.clock.reads
+        rig.advance(.milliseconds(1998))
+        #expect(rig.clock.reads - reads <= 2)
+        // The next regular ping goes unanswered too: two missed.
+        rig.advance(.seconds(1) + .milliseconds(5))
+        #expect(rig.owner.events == [.ended(ConnectionFailure(.network, "no answer to two pings"))])
+    }
+
     @Test func aLatePongToTheRetryVouchesForBothPings() throws {
         let rig = try Rig(pingInterval: .seconds(3))
         try rig.ready()
