@@ -309,18 +309,23 @@ final class UpstreamConnection: WebSocketFrameSink {
         armPingDeadline()
     }
 
-    private func armPingDeadline() {
+    /// Checks the pings when their verdict may change: at the first deadline after a ping went
+    /// out or a pong came (at once if one has passed), or, after a verdict taken at `checked`,
+    /// at the first deadline after that.
+    private func armPingDeadline(after checked: MonoTime? = nil) {
         pingDeadlineTimer?.cancel()
         pingDeadlineTimer = nil
-        guard let deadline = pings.nextDeadline else { return }
+        let next = if let checked { pings.nextDeadline(after: checked) } else { pings.nextDeadline }
+        guard let deadline = next else { return }
         let me = NIOLoopBound(self, eventLoop: loop)
         let delay = max(0, (deadline - now()).nanoseconds)
         pingDeadlineTimer = loop.scheduleTask(in: .nanoseconds(delay + 1_000_000)) { me.value.checkPings() }
     }
 
     private func checkPings() {
-        switch pings.verdict(now: now()) {
-        case .alive: armPingDeadline()
+        let checked = now()
+        switch pings.verdict(now: checked) {
+        case .alive: armPingDeadline(after: checked)
         case .missedOne: sendPing(probeTimeout: nil)
         case .dead: fail(ConnectionFailure(.network, "no answer to two pings"))
         case .probeFailed: fail(ConnectionFailure(.network, "probe unanswered"))
