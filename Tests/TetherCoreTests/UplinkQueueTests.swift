@@ -83,4 +83,17 @@ import Testing
         p.sent(payload: [4], mark: 13, now: Self.t(7000), probeTimeout: .seconds(2))
         #expect(p.verdict(now: Self.t(9000)) == .probeFailed)
     }
+
+    @Test func pingTrackerNextDeadlineAfterAVerdictIsTheFirstStillAhead() {
+        var p = PingTracker(interval: .seconds(3))
+        p.sent(payload: [1], mark: 1, now: Self.t(3000))
+        #expect(p.nextDeadline(after: Self.t(3000)) == Self.t(4000))
+        #expect(p.verdict(now: Self.t(4001)) == .missedOne)
+        #expect(p.nextDeadline(after: Self.t(4001)) == nil, "nothing ahead: only a retry can change it")
+        p.sent(payload: [2], mark: 2, now: Self.t(4001))
+        #expect(p.nextDeadline == Self.t(4000), "the missed one, already judged")
+        #expect(p.verdict(now: Self.t(4002)) == .alive)
+        #expect(p.nextDeadline(after: Self.t(4002)) == Self.t(5001), "the retry's")
+        #expect(p.verdict(now: Self.t(5001)) == .dead)
+    }
 }

@@ -74,6 +74,13 @@ public struct PingTracker: Sendable {
     /// When `verdict` may next change.
     public var nextDeadline: MonoTime? { outstanding.map(\.deadline).min() }
 
+    /// When a verdict taken at `now` may next change: the first deadline still ahead. The ones
+    /// passed are in that verdict (waiting for them again would be a check every instant), and
+    /// between deadlines only `sent` and `received` change it.
+    public func nextDeadline(after now: MonoTime) -> MonoTime? {
+        outstanding.lazy.map(\.deadline).filter { $0 > now }.min()
+    }
+
     public var hasProbeOutstanding: Bool { outstanding.contains(where: \.isProbe) }
 
     /// Forget the pings in flight: the network went away under them, so their silence says

@@ -42,7 +42,7 @@ final class UpstreamConnection: WebSocketFrameSink {
     let loop: any EventLoop
     private let settings: UpstreamConnectionSettings
     /// Where text messages too big for the loop are parsed (`InboundMessageQueue`).
-    private let parsingPool: NIOThreadPool
+    private let parsingPool: any OffLoopParser
     private weak var owner: (any UpstreamConnectionOwner)?
     private(set) var phase = Phase.connecting
     private var channel: (any Channel)?
@@ -54,11 +54,16 @@ final class UpstreamConnection: WebSocketFrameSink {
     /// Whether the channel reads; off while the downlink is paused or a big message is out
     /// being parsed.
     private var reading = true
+    /// The network went away (`suspendLiveness`): no pings until a `probe`, whatever reading does.
+    private var networkSuspended = false
     /// Messages in arrival order; big text messages are parsed off the event loop.
     private var inbound = InboundMessageQueue()
     /// A close from the peer that arrived while earlier messages were still being parsed: it is
     /// handled once they are delivered.
     private var peerCloseBehindMessages: (code: UInt16, reason: String)?
+    /// TCP ended while messages that came before were still being parsed: the end is reported
+    /// once they are delivered (as the peer's close, if one came behind them).
+    private var tcpEndedBehindMessages = false
     private var pingDeadlineTimer: Scheduled<Void>?
     private var closeTimer: Scheduled<Void>?
     /// Set once the owner must hear nothing more (it closed us, or we already reported).
@@ -68,14 +73,25 @@ final class UpstreamConnection: WebSocketFrameSink {
     private(set) var timeline = ConnectTimeline()
     private var maskingKeys = MaskingKeys()
 
-    init(generation: UInt64, loop: any EventLoop, settings: UpstreamConnectionSettings, parsingPool: NIOThreadPool,
-         owner: any UpstreamConnectionOwner) {
+    /// Opens TCP to the upstream: runs `initialize` on the new channel before it connects and
+    /// gives the channel once connected. The daemon dials with `ClientBootstrap` (`bootstrap`);
+    /// a test hands over an EmbeddedChannel, so everything from the pipeline on is the daemon's.
+    typealias Dial = (_ initialize: @escaping @Sendable (any Channel) -> EventLoopFuture<Void>) -> EventLoopFuture<any Channel>
+    private let dial: Dial
+    /// The clock of ping times and verdicts and of the timeline; a test gives its loop's virtual
+    /// time, which the timers run on.
+    private let now: () -> MonoTime
+
+    init(generation: UInt64, loop: any EventLoop, settings: UpstreamConnectionSettings, parsingPool: any OffLoopParser,
+         owner: any UpstreamConnectionOwner, dial: Dial? = nil, now: @escaping () -> MonoTime = MonoClock.now) {
         self.generation = generation
         self.loop = loop
         self.parsingPool = parsingPool
         self.settings = settings
         self.owner = owner
         self.pings = PingTracker(interval: settings.pingInterval)
+        self.dial = dial ?? Self.bootstrap(settings, on: loop)
+        self.now = now
     }
 
     var lastRTT: Duration? { pings.lastRTT }
@@ -85,7 +101,7 @@ final class UpstreamConnection: WebSocketFrameSink {
     // MARK: Lifecycle
 
     func start() {
-        timeline.started = MonoClock.now()
+        timeline.started = now()
         let me = NIOLoopBound(self, eventLoop: loop)
         handshakeTimer = loop.scheduleTask(in: .nanoseconds(settings.handshakeTimeout.nanoseconds)) {
             me.value.fail(ConnectionFailure(.network, "handshake timed out after \(DurationText.format(me.value.settings.handshakeTimeout))"))
@@ -94,44 +110,31 @@ final class UpstreamConnection: WebSocketFrameSink {
         let maxMessageBytes = settings.maxMessageBytes
         let tls = settings.tls
         let url = settings.url
-        let bootstrap = ClientBootstrap(group: loop)
-            .connectTimeout(.nanoseconds(settings.connectTimeout.nanoseconds))
-            // A TCP-level option: `.socketOption(.tcp_nodelay)` would be SOL_SOCKET option 1,
-            // SO_DEBUG, which needs CAP_NET_ADMIN and left Nagle on (see test_socket_options.py).
-            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
-            .channelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 128 * 1024))
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let sync = channel.pipeline.syncOperations
-                    if let tls {
-                        let isIP = (try? SocketAddress(ipAddress: url.host, port: 0)) != nil
-                        try sync.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: isIP ? nil : url.host))
-                    }
-                    // In front of the HTTP handlers, so TLS and socket errors of the upgrade
-                    // phase arrive with their reason intact; the frame handler takes over after.
-                    try sync.addHandler(ConnectionEventsHandler(
-                        onInactive: { me.value.channelWentInactive() },
-                        onError: { error in me.value.fail(ConnectionFailure(.transport, Self.describe(error))) }),
-                        name: Self.eventsHandlerName)
-                    let upgraded = try WebSocketClientUpgrade.configure(
-                        sync, request: request, maxMessageBytes: maxMessageBytes,
-                        upgraded: { channel in try me.value.installFrameHandler(channel) },
-                        refused: { failure in me.value.fail(failure) })
-                    upgraded.whenComplete { result in
-                        switch result {
-                        case .success(true): me.value.upgradeDone()
-                        case .success(false): break  // refused: UpgradeRefusalHandler reports the status
-                        case .failure(let error): me.value.fail(ConnectionFailure(.transport, "upgrade failed: \(error)"))
-                        }
+        let connecting = dial { channel in
+            channel.eventLoop.makeCompletedFuture {
+                let sync = channel.pipeline.syncOperations
+                if let tls {
+                    let isIP = (try? SocketAddress(ipAddress: url.host, port: 0)) != nil
+                    try sync.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: isIP ? nil : url.host))
+                }
+                // In front of the HTTP handlers, so TLS and socket errors of the upgrade
+                // phase arrive with their reason intact; the frame handler takes over after.
+                try sync.addHandler(ConnectionEventsHandler(
+                    onInactive: { me.value.channelWentInactive() },
+                    onError: { error in me.value.fail(ConnectionFailure(.transport, Self.describe(error))) }),
+                    name: Self.eventsHandlerName)
+                let upgraded = try WebSocketClientUpgrade.configure(
+                    sync, request: request, maxMessageBytes: maxMessageBytes,
+                    upgraded: { channel in try me.value.installFrameHandler(channel) },
+                    refused: { failure in me.value.fail(failure) })
+                upgraded.whenComplete { result in
+                    switch result {
+                    case .success(true): me.value.upgradeDone()
+                    case .success(false): break  // refused: UpgradeRefusalHandler reports the status
+                    case .failure(let error): me.value.fail(ConnectionFailure(.transport, "upgrade failed: \(error)"))
                     }
                 }
             }
-        // An address literal needs no resolver (and no Happy Eyeballs delays); a name does.
-        let connecting: EventLoopFuture<any Channel>
-        if let address = try? SocketAddress(ipAddress: url.host, port: url.port) {
-            connecting = bootstrap.connect(to: address)
-        } else {
-            connecting = bootstrap.connect(host: url.host, port: url.port)
         }
         connecting.whenComplete { result in
             let connection = me.value
@@ -143,10 +146,29 @@ final class UpstreamConnection: WebSocketFrameSink {
                 }
                 connection.channel = channel
                 connection.phase = .upgrading
-                connection.timeline.connected = MonoClock.now()
+                connection.timeline.connected = connection.now()
             case .failure(let error):
                 connection.fail(ConnectionFailure(.transport, "connect to \(url.host):\(url.port) failed: \(Self.describe(error))"))
             }
+        }
+    }
+
+    /// The daemon's dial: TCP from `ClientBootstrap` on `loop`, under the connect timeout.
+    private static func bootstrap(_ settings: UpstreamConnectionSettings, on loop: any EventLoop) -> Dial {
+        { initialize in
+            let url = settings.url
+            let bootstrap = ClientBootstrap(group: loop)
+                .connectTimeout(.nanoseconds(settings.connectTimeout.nanoseconds))
+                // A TCP-level option: `.socketOption(.tcp_nodelay)` would be SOL_SOCKET option 1,
+                // SO_DEBUG, which needs CAP_NET_ADMIN and left Nagle on (see test_socket_options.py).
+                .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+                .channelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 128 * 1024))
+                .channelInitializer(initialize)
+            // An address literal needs no resolver (and no Happy Eyeballs delays); a name does.
+            if let address = try? SocketAddress(ipAddress: url.host, port: url.port) {
+                return bootstrap.connect(to: address)
+            }
+            return bootstrap.connect(host: url.host, port: url.port)
         }
     }
 
@@ -161,7 +183,7 @@ final class UpstreamConnection: WebSocketFrameSink {
         try pipeline.addHandler(WebSocketFrameHandler(sink: self, maxMessageBytes: settings.maxMessageBytes))
         pipeline.removeHandler(name: Self.eventsHandlerName, promise: nil)
         phase = .open
-        timeline.upgraded = MonoClock.now()
+        timeline.upgraded = now()
     }
 
     /// The upgrader is done and passes writes on (during the upgrade it refuses them), so the
@@ -175,7 +197,7 @@ final class UpstreamConnection: WebSocketFrameSink {
     func markReady() {
         guard !ready, phase == .open else { return }
         ready = true
-        timeline.ready = MonoClock.now()
+        timeline.ready = now()
         handshakeTimer?.cancel()
         handshakeTimer = nil
         startPingTimer()
@@ -218,6 +240,7 @@ final class UpstreamConnection: WebSocketFrameSink {
     func probe(timeout: Duration) {
         // The pong must be readable: a probe reads again (flow control pauses again after the
         // next reply chunk if the speaker is still full).
+        networkSuspended = false
         resumeReading()
         if ready && pingTimer == nil && phase == .open { startPingTimer() }
         sendPing(probeTimeout: timeout)
@@ -229,7 +252,14 @@ final class UpstreamConnection: WebSocketFrameSink {
     }
 
     /// The network is down: no pings (nothing can answer them), no verdicts, until `probe`.
+    /// Reading again (`resumeReading`, a parse coming back) does not end this.
     func suspendLiveness() {
+        networkSuspended = true
+        stopLiveness()
+    }
+
+    /// No pings, no verdicts; the pings out are forgotten, their silence says nothing now.
+    private func stopLiveness() {
         pingTimer?.cancel()
         pingTimer = nil
         pingDeadlineTimer?.cancel()
@@ -261,9 +291,9 @@ final class UpstreamConnection: WebSocketFrameSink {
         channel.setOption(ChannelOptions.autoRead, value: wanted).whenFailure { _ in }
         if wanted {
             channel.read()
-            if ready && pingTimer == nil { startPingTimer() }
+            if ready && pingTimer == nil && !networkSuspended { startPingTimer() }
         } else {
-            suspendLiveness()
+            stopLiveness()
         }
     }
 
@@ -272,25 +302,30 @@ final class UpstreamConnection: WebSocketFrameSink {
         var rng = SystemRandomNumberGenerator()
         let payload: [UInt8] = (0..<8).map { _ in rng.next() }
         let mark = owner?.uplinkMark(for: self) ?? 0
-        pings.sent(payload: payload, mark: mark, now: MonoClock.now(), probeTimeout: probeTimeout)
+        pings.sent(payload: payload, mark: mark, now: now(), probeTimeout: probeTimeout)
         var buffer = channel.allocator.buffer(capacity: 8)
         buffer.writeBytes(payload)
         channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .ping, maskKey: maskingKeys.key(), data: buffer), promise: nil)
         armPingDeadline()
     }
 
-    private func armPingDeadline() {
+    /// Checks the pings when their verdict may change: at the first deadline after a ping went
+    /// out or a pong came (at once if one has passed), or, after a verdict taken at `checked`,
+    /// at the first deadline after that.
+    private func armPingDeadline(after checked: MonoTime? = nil) {
         pingDeadlineTimer?.cancel()
         pingDeadlineTimer = nil
-        guard let deadline = pings.nextDeadline else { return }
+        let next = if let checked { pings.nextDeadline(after: checked) } else { pings.nextDeadline }
+        guard let deadline = next else { return }
         let me = NIOLoopBound(self, eventLoop: loop)
-        let delay = max(0, (deadline - MonoClock.now()).nanoseconds)
+        let delay = max(0, (deadline - now()).nanoseconds)
         pingDeadlineTimer = loop.scheduleTask(in: .nanoseconds(delay + 1_000_000)) { me.value.checkPings() }
     }
 
     private func checkPings() {
-        switch pings.verdict(now: MonoClock.now()) {
-        case .alive: armPingDeadline()
+        let checked = now()
+        switch pings.verdict(now: checked) {
+        case .alive: armPingDeadline(after: checked)
         case .missedOne: sendPing(probeTimeout: nil)
         case .dead: fail(ConnectionFailure(.network, "no answer to two pings"))
         case .probeFailed: fail(ConnectionFailure(.network, "probe unanswered"))
@@ -374,6 +409,12 @@ final class UpstreamConnection: WebSocketFrameSink {
             phase = .closed
             return
         }
+        // NIO reads up to the end of the stream whatever autoRead says: messages (and a close)
+        // that came before it may still be out being parsed.
+        if phase == .open, !inbound.isEmpty {
+            tcpEndedBehindMessages = true
+            return
+        }
         fail(ConnectionFailure(.transport, "connection closed without a close frame"))
     }
 
@@ -400,12 +441,7 @@ final class UpstreamConnection: WebSocketFrameSink {
             // buffers, and the brain feels TCP back-pressure instead.
             updateReading()
             let me = NIOLoopBound(self, eventLoop: loop)
-            parsingPool.runIfActive(eventLoop: loop) { InboundMessageQueue.parse(bytes) }
-                .whenComplete { result in
-                    // The pool refuses work only while the process shuts down: parse here then.
-                    let parsed = (try? result.get()) ?? InboundMessageQueue.parse(bytes)
-                    me.value.parsedAway(ticket: ticket, parsed)
-                }
+            parsingPool.parse(bytes, resultOn: loop).whenSuccess { parsed in me.value.parsedAway(ticket: ticket, parsed) }
         }
     }
 
@@ -413,9 +449,12 @@ final class UpstreamConnection: WebSocketFrameSink {
         guard phase == .open, !silenced else { return }
         deliver(inbound.parsed(ticket: ticket, parsed))
         updateReading()
-        if inbound.isEmpty, let close = peerCloseBehindMessages {
+        guard phase == .open, inbound.isEmpty else { return }
+        if let close = peerCloseBehindMessages {
             peerCloseBehindMessages = nil
             webSocketPeerClosed(code: close.code, reason: close.reason)
+        } else if tcpEndedBehindMessages {
+            fail(ConnectionFailure(.transport, "connection closed without a close frame"))
         }
     }
 
@@ -428,7 +467,7 @@ final class UpstreamConnection: WebSocketFrameSink {
 
     func webSocketReceived(pong payload: [UInt8]) {
         guard phase == .open else { return }
-        switch pings.received(pong: payload, now: MonoClock.now()) {
+        switch pings.received(pong: payload, now: now()) {
         case .unmatched:
             break
         case .matched(let mark, let rtt, let answeredProbe):
