@@ -42,7 +42,7 @@ import Testing
         #expect(m.awaitingQuietMoment && !m.isDialling(2))
         #expect(m.connectionGeneration == 1)
         #expect(m.nextWakeup == Self.t(12_000), "the deadline")
-        let quiet = m.quietChanged(true, now: Self.t(9000))
+        let quiet = m.quietMoment(now: Self.t(9000))
         all += quiet
         #expect(quiet == [.drainUplink(generation: 1)])
         #expect(m.drainingGeneration == 1)
@@ -57,11 +57,15 @@ import Testing
         #expect(m.rotationTimes?.due == Self.t(16_100))
     }
 
-    @Test func aQuietConversationSwitchesAsSoonAsTheSuccessorIsReady() {
+    @Test func aQuietMomentBeforeTheSuccessorIsReadyChangesNothing() {
         var m = Self.live()
-        _ = m.quietChanged(true, now: Self.t(5000))
+        #expect(m.quietMoment(now: Self.t(5000)).isEmpty, "nothing to switch to")
         _ = m.tick(now: Self.t(8000))
-        #expect(m.connected(generation: 2, now: Self.t(8050)) == [.drainUplink(generation: 1)])
+        #expect(m.quietMoment(now: Self.t(8010)).isEmpty, "still dialling")
+        #expect(m.connected(generation: 2, now: Self.t(8050)).isEmpty, "ready: now the session looks for a quiet moment")
+        #expect(m.awaitingQuietMoment)
+        #expect(m.quietMoment(now: Self.t(8060)) == [.drainUplink(generation: 1)])
+        #expect(m.quietMoment(now: Self.t(8070)).isEmpty, "once")
     }
 
     @Test func noQuietMomentSwitchesAtTheDeadlineAnyway() {
@@ -76,9 +80,9 @@ import Testing
 
     @Test func anUnacknowledgedHandoverSwitchesAfterItsTimeout() {
         var m = Self.live()
-        _ = m.quietChanged(true, now: Self.t(0))
         _ = m.tick(now: Self.t(8000))
         _ = m.connected(generation: 2, now: Self.t(8000))
+        _ = m.quietMoment(now: Self.t(8000))
         #expect(m.nextWakeup == Self.t(10_000))
         let switched = m.tick(now: Self.t(10_000))
         #expect(switched.first == .close(generation: 1, code: .normal))
