@@ -230,8 +230,10 @@ def rotation(runs=20):
         rig = Rig(f"{tmp}/rig")
         clip = quiet(120_000, seed=7)
         rig.start(capture_pcm=clip, lead_ms=0)
+        # No echo gate: the turns' replies would silence the mic, and every frame must be checkable.
         config = {"upstream": {"url": mock.url("/v1/realtime?model=bench"), "protocol": "openai-realtime"},
-                  "audio": {"capture": {"device": "tether_capture"}, "playback": {"device": "tether_playback"}},
+                  "audio": {"capture": {"device": "tether_capture"}, "playback": {"device": "tether_playback"},
+                            "echo": "none"},
                   "log": {"level": "info"}}
         d = Daemon(f"{tmp}/d", config, env={**rig.env, "TETHER_TEST_FAULTS": "1"}).start()
         try:
