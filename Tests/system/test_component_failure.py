@@ -48,11 +48,13 @@ def test_a_dead_network_monitor_ends_tetherd_with_70_naming_it(daemon_factory):
     assert not d.socket_path.exists(), "control socket left behind"
 
 
-def test_the_fault_command_exists_only_when_tests_enable_it(daemon_factory):
+def test_the_fault_commands_exist_only_when_tests_enable_them(daemon_factory):
     d = daemon_factory(config=WATCHED, user="nobody").start()
     _network_watched(d)
-    response = d.request("debug-fault", component="network-monitor")
-    assert not response["ok"] and response["error"]["code"] == "unknown_command", response
+    for command, arguments in (("debug-fault", {"component": "network-monitor"}), ("debug-stall", {"loop": "session", "seconds": 1}),
+                               ("debug-rotate", {})):
+        response = d.request(command, **arguments)
+        assert not response["ok"] and response["error"]["code"] == "unknown_command", (command, response)
     rc, seconds = d.stop(signal.SIGTERM)
     assert rc == 0, d.output()
     assert seconds < 2.0

@@ -53,7 +53,7 @@ def test_sigint_stops_cleanly_too(daemon_factory):
 
 
 def test_a_stalled_loop_stops_the_watchdog_pings(daemon_factory):
-    d = daemon_factory(env={"WATCHDOG_USEC": "1000000"}).start()
+    d = daemon_factory(env={"WATCHDOG_USEC": "1000000", "TETHER_TEST_FAULTS": "1"}).start()
     d.notify.wait_for("WATCHDOG=1")
     response = d.request("debug-stall", loop="session", seconds=4)
     assert response["ok"], response

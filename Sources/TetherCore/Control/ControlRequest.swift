@@ -53,7 +53,8 @@ public enum ControlCommand: Sendable, Equatable {
     case toolResult(callID: String, output: String)
     /// Clear the conversation and start a fresh upstream session (a new person, or privacy).
     case forget
-    /// Debug builds only: stop one critical loop's heartbeat to prove the watchdog notices.
+    /// Test-only (TETHER_TEST_FAULTS=1): stop one critical loop's heartbeat to prove the
+    /// watchdog notices.
     case debugStall(loop: String, seconds: Double)
     /// Test-only: make a running component end as a real fault would, to prove that tetherd
     /// then exits 70 naming it. tetherd refuses it as an unknown command unless it was started

@@ -116,16 +116,13 @@ public final class Supervisor: ControlCommandHandler, Sendable {
             logger.notice("log level set to \(level)")
             return .success(["level": .string(level.rawValue)])
         case .debugStall(let loop, let seconds):
-            #if DEBUG
-                guard seconds > 0, seconds <= 3600 else { return .failure(ControlError(.invalidArgument, "seconds must be 0..3600")) }
-                guard health.simulateStall(of: loop, for: .milliseconds(Int64(seconds * 1000))) else {
-                    return .failure(ControlError(.invalidArgument, "no critical loop named \(loop); loops are \(health.loops.joined(separator: ", "))"))
-                }
-                logger.warning("debug: heartbeats of \(loop) suppressed for \(seconds) s")
-                return .success(nil)
-            #else
-                return .failure(ControlError(.unknownCommand, "unknown command \"debug-stall\""))
-            #endif
+            guard testFaults else { return .failure(ControlError(.unknownCommand, "unknown command \"debug-stall\"")) }
+            guard seconds > 0, seconds <= 3600 else { return .failure(ControlError(.invalidArgument, "seconds must be 0..3600")) }
+            guard health.simulateStall(of: loop, for: .milliseconds(Int64(seconds * 1000))) else {
+                return .failure(ControlError(.invalidArgument, "no critical loop named \(loop); loops are \(health.loops.joined(separator: ", "))"))
+            }
+            logger.warning("debug: heartbeats of \(loop) suppressed for \(seconds) s")
+            return .success(nil)
         case .debugFault(let component):
             return injectFault(into: component, parts)
         }

@@ -8,6 +8,8 @@ import TetherCore
 public final class HealthRegistry: Sendable {
     private let ledger = Mutex(HealthLedger())
     private let stallRequests = Mutex<[String: Duration]>([:])
+    /// Whether a stall is pending, so that a beat takes no second lock in normal running.
+    private let stallPending = Atomic<Bool>(false)
 
     public init() {}
 
@@ -22,14 +24,12 @@ public final class HealthRegistry: Sendable {
     }
 
     func beat(_ loop: String) {
-        #if DEBUG
-            if let stall = stallRequests.withLock({ $0.removeValue(forKey: loop) }) {
-                // Block the calling thread, which is the loop's own: the loop is really stuck.
-                var request = timespec(tv_sec: Int(stall.nanoseconds / 1_000_000_000), tv_nsec: Int(stall.nanoseconds % 1_000_000_000))
-                var remaining = timespec()
-                while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
-            }
-        #endif
+        if stallPending.load(ordering: .relaxed), let stall = takeStallRequest(for: loop) {
+            // Block the calling thread, which is the loop's own: the loop is really stuck.
+            var request = timespec(tv_sec: Int(stall.nanoseconds / 1_000_000_000), tv_nsec: Int(stall.nanoseconds % 1_000_000_000))
+            var remaining = timespec()
+            while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
+        }
         let now = MonoClock.now()
         ledger.withLock { $0.beat(loop, nowNanos: now.nanoseconds) }
     }
@@ -41,13 +41,21 @@ public final class HealthRegistry: Sendable {
 
     public var loops: [String] { ledger.withLock { $0.loops } }
 
-    /// Debug builds only (the `debug-stall` control command): the loop's next heartbeat
-    /// blocks its own thread for `duration`, so the loop is stuck for real, as a deadlock or a
-    /// wedged device call would leave it.
+    /// Tests only (the `debug-stall` control command, enabled by TETHER_TEST_FAULTS=1): the
+    /// loop's next heartbeat blocks its own thread for `duration`, so the loop is stuck for
+    /// real, as a deadlock or a wedged device call would leave it.
     public func simulateStall(of loop: String, for duration: Duration) -> Bool {
         guard ledger.withLock({ $0.lastBeat(of: loop) != nil }) else { return false }
         stallRequests.withLock { $0[loop] = duration }
+        stallPending.store(true, ordering: .relaxed)
         return true
+    }
+
+    private func takeStallRequest(for loop: String) -> Duration? {
+        stallRequests.withLock { requests in
+            defer { stallPending.store(!requests.isEmpty, ordering: .relaxed) }
+            return requests.removeValue(forKey: loop)
+        }
     }
 }
 
