@@ -23,10 +23,15 @@ DEMO_SECONDS ?= 30
 # nothing calls; --no-export-dynamic undoes the static Swift runtime's -export-dynamic, which
 # exported every symbol of tether, NIO and BoringSSL and so kept them all alive; lld stores the
 # 50,000 relative relocations as DT_RELR (1.2 MB of .rela.dyn; glibc 2.36, Debian 12) and folds
-# identical functions.
+# identical functions. The functions that run are laid out together, in packaging/tetherd.order
+# (`make code-order` writes it from a profile): the kernel maps code 64 KiB around every page
+# touched, so scattered among those that never run they kept 2.8 MB more of the binary resident.
 LEAN       := -Xswiftc -Xfrontend -Xswiftc -function-sections -Xcc -ffunction-sections -Xcc -fdata-sections \
-              -Xswiftc -use-ld=lld -Xlinker --no-export-dynamic -Xlinker -z -Xlinker pack-relative-relocs -Xlinker --icf=all
-RELEASE    := -c release --static-swift-stdlib -Xswiftc -Xfrontend -Xswiftc -disable-implicit-string-processing-module-import $(LEAN)
+              -Xswiftc -use-ld=lld -Xlinker --no-export-dynamic -Xlinker -z -Xlinker pack-relative-relocs -Xlinker --icf=all \
+              -Xlinker --symbol-ordering-file=$(CURDIR)/packaging/tetherd.order -Xlinker --no-warn-symbol-ordering
+# TARGET_FLAGS: for a cross build, e.g. --swift-sdk aarch64-unknown-linux-gnu (README).
+TARGET_FLAGS ?=
+RELEASE    := -c release --static-swift-stdlib -Xswiftc -Xfrontend -Xswiftc -disable-implicit-string-processing-module-import $(LEAN) $(TARGET_FLAGS)
 
 # Build: the system libraries tether binds (ALSA, libsystemd, libyaml; libcurl's header for the
 # library it loads on first use), and pkg-config to find them.
@@ -35,12 +40,14 @@ APT_BUILD := pkg-config libasound2-dev libsystemd-dev libcurl4-openssl-dev libya
 APT_TEST  := sox espeak-ng iproute2 nftables systemd python3 python3-venv openssl
 # Benchmarks: arecord and aplay measure what full-duplex audio alone costs on the machine.
 APT_BENCH := alsa-utils
+# The profile behind packaging/tetherd.order (make code-order).
+APT_PROFILE := valgrind
 # The Debian package: dpkg-shlibdeps for its Depends, strip, lintian to check it.
 APT_DEB   := dpkg-dev binutils lintian
 # The real-systemd suite boots systemd as PID 1 of a throw-away container.
 APT_SYSTEMD := systemd-container
 
-.PHONY: all build release deps deps-build venv test unit system demo bench install uninstall deb dist clean
+.PHONY: all build release deps deps-build venv test unit system demo bench code-order install uninstall deb dist clean
 
 all: build
 
@@ -98,6 +105,14 @@ bench: deps venv
 	$(call apt_ensure,$(APT_BENCH))
 	$(SWIFT) build $(RELEASE)
 	TETHER_BIN_DIR=$(RELEASE_BIN) $(PYTHON) Tests/rig/bench.py
+
+# Which of tetherd's functions run, busiest first, from callgrind runs of the release build on the
+# ALSA rig against the mock (Tests/rig/code_order.py); the next release link lays them out
+# together. Regenerate after large changes (a stale file costs memory, never correctness).
+code-order: deps venv
+	$(call apt_ensure,$(APT_PROFILE))
+	$(SWIFT) build $(RELEASE)
+	TETHER_BIN_DIR=$(RELEASE_BIN) $(PYTHON) Tests/rig/code_order.py packaging/tetherd.order
 
 # The Debian package of the release build: out/tether_<version>_<arch>.deb (packaging/deb).
 deb: release

@@ -93,3 +93,27 @@ def test_tetherd_loads_only_the_libraries_it_needs():
     unexpected = sorted(set(libraries) - set(wanted) - theirs)
     assert not unexpected, f"{binary} loads {unexpected} (all: {sorted(libraries)})"
     assert "libyaml-0.so.2" in libraries and "libasound.so.2" in libraries and "libsystemd.so.0" in libraries
+
+
+def test_the_release_link_lays_out_the_functions_that_run_first():
+    """packaging/tetherd.order (make code-order) lists the functions that run, busiest first;
+    the release link puts them at the start of .text, together (Makefile LEAN). Names drift as
+    the code changes: when too few still exist, the file no longer saves memory and must be
+    made again."""
+    binary = build_dir() / "tetherd"
+    if binary.parent.name != "release":
+        pytest.skip("the code order applies to the release link")
+    listed = (REPO / "packaging" / "tetherd.order").read_text().split()
+    symbols = {}
+    for line in subprocess.run(["nm", "--defined-only", str(binary)], capture_output=True, text=True, timeout=120, check=True).stdout.splitlines():
+        fields = line.split()
+        if len(fields) == 3 and fields[1] in "tTwW":
+            symbols.setdefault(fields[2], int(fields[0], 16))
+    present = [name for name in listed if name in symbols]
+    assert len(present) >= 0.75 * len(listed), \
+        f"only {len(present)} of the {len(listed)} functions in packaging/tetherd.order exist: run make code-order"
+    sections = subprocess.run(["readelf", "-SW", str(binary)], capture_output=True, text=True, timeout=60, check=True).stdout
+    text = next(line for line in sections.splitlines() if re.search(r"\]\s+\.text\s", line))
+    text_start = int(text.split(".text")[1].split()[1], 16)
+    assert symbols[present[0]] - text_start < 64 * 1024, \
+        f"the busiest function, {present[0]}, is {symbols[present[0]] - text_start} bytes into .text: the order was not applied"
