@@ -64,13 +64,14 @@ public struct WebSocketStateMachine: Sendable {
         case close(code: UInt16, reason: String)
     }
 
-    private enum Opcode {
-        static let continuation: UInt8 = 0x0
-        static let text: UInt8 = 0x1
-        static let binary: UInt8 = 0x2
-        static let close: UInt8 = 0x8
-        static let ping: UInt8 = 0x9
-        static let pong: UInt8 = 0xA
+    /// RFC 6455 opcodes, as the raw byte the frame layer hands over.
+    public enum Opcode {
+        public static let continuation: UInt8 = 0x0
+        public static let text: UInt8 = 0x1
+        public static let binary: UInt8 = 0x2
+        public static let close: UInt8 = 0x8
+        public static let ping: UInt8 = 0x9
+        public static let pong: UInt8 = 0xA
     }
 
     /// A control frame carries at most 125 bytes of payload (RFC 6455 5.5).

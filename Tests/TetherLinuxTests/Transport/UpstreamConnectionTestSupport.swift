@@ -161,14 +161,7 @@ final class SocketLikeChannel: Channel, SocketOptionProvider, @unchecked Sendabl
     }
 }
 
-enum Opcode {
-    static let continuation: UInt8 = 0x0
-    static let text: UInt8 = 0x1
-    static let binary: UInt8 = 0x2
-    static let close: UInt8 = 0x8
-    static let ping: UInt8 = 0x9
-    static let pong: UInt8 = 0xA
-}
+typealias Opcode = WebSocketStateMachine.Opcode
 
 /// What a brain puts on the wire: server frames, unmasked unless a mask is given.
 enum Brain {
