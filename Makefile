@@ -113,6 +113,8 @@ code-order: deps venv
 	$(call apt_ensure,$(APT_PROFILE))
 	$(SWIFT) build $(RELEASE)
 	TETHER_BIN_DIR=$(RELEASE_BIN) $(PYTHON) Tests/rig/code_order.py packaging/tetherd.order
+	@# SwiftPM does not know the file is an input of the link: the next build must relink.
+	rm -f $(RELEASE_BIN)/tetherd
 
 # The Debian package of the release build: out/tether_<version>_<arch>.deb (packaging/deb).
 deb: release
