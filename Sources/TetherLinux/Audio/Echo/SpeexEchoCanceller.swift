@@ -1,0 +1,76 @@
+import CSpeexDSP
+import TetherCore
+
+/// speexdsp's acoustic echo canceller (MDF adaptive filter) with its preprocessor behind it for
+/// the residual echo (and, when configured, noise suppression), one period at a time. Made and
+/// used on the capture thread only; its state lives until the device it serves closes.
+///
+/// libspeexdsp is loaded on first use (Sources/CSpeexDSP): `make` throws the loader's reason
+/// when it is missing, and the caller falls back to the gate.
+final class SpeexEchoCanceller {
+    struct Unavailable: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    let frameSize: Int
+    let filterLength: Int
+    let rate: Int
+    private let echo: OpaquePointer
+    private let preprocess: OpaquePointer
+
+    /// Why libspeexdsp cannot be used (nil: it can). Loads it the first time.
+    static var loadError: String? {
+        guard let error = tether_speexdsp_load() else { return nil }
+        return String(cString: error)
+    }
+
+    init(frameSize: Int, filterLength: Int, rate: Int, noiseSuppression: NoiseSuppression) throws(Unavailable) {
+        if let error = Self.loadError { throw Unavailable(description: error) }
+        guard let echo = tether_speex_echo_state_init(Int32(frameSize), Int32(filterLength)) else {
+            throw Unavailable(description: "speex_echo_state_init(\(frameSize), \(filterLength)) failed")
+        }
+        guard let preprocess = tether_speex_preprocess_state_init(Int32(frameSize), Int32(rate)) else {
+            tether_speex_echo_state_destroy(echo)
+            throw Unavailable(description: "speex_preprocess_state_init(\(frameSize), \(rate)) failed")
+        }
+        self.echo = echo
+        self.preprocess = preprocess
+        self.frameSize = frameSize
+        self.filterLength = filterLength
+        self.rate = rate
+        _ = tether_speex_echo_ctl_int(echo, TETHER_SPEEX_ECHO_SET_SAMPLING_RATE, Int32(rate))
+        _ = tether_speex_preprocess_set_echo_state(preprocess, echo)
+        // Denoising is the preprocessor's default; tether's is off unless asked for.
+        _ = tether_speex_preprocess_ctl_int(preprocess, TETHER_SPEEX_PREPROCESS_SET_DENOISE, noiseSuppression == .off ? 0 : 1)
+        if let db = noiseSuppression.suppressDB {
+            _ = tether_speex_preprocess_ctl_int(preprocess, TETHER_SPEEX_PREPROCESS_SET_NOISE_SUPPRESS, Int32(db))
+        }
+        // The residual echo limiter: up to 40 dB where only the robot is heard, 15 dB while the
+        // person talks over it (speexdsp's defaults, said here because they are the contract).
+        _ = tether_speex_preprocess_ctl_int(preprocess, TETHER_SPEEX_PREPROCESS_SET_ECHO_SUPPRESS, -40)
+        _ = tether_speex_preprocess_ctl_int(preprocess, TETHER_SPEEX_PREPROCESS_SET_ECHO_SUPPRESS_ACTIVE, -15)
+    }
+
+    deinit {
+        tether_speex_preprocess_state_destroy(preprocess)
+        tether_speex_echo_state_destroy(echo)
+    }
+
+    /// Cancel the echo of `reference` (what the speaker played, aligned) from `mic` into `out`
+    /// (all `frameSize` long; `out` may not be `mic`), then suppress what remains of it.
+    func cancel(mic: UnsafeBufferPointer<Int16>, reference: UnsafeBufferPointer<Int16>, into out: UnsafeMutableBufferPointer<Int16>,
+                suppressResidual: Bool = true) {
+        tether_speex_echo_cancellation(echo, mic.baseAddress, reference.baseAddress, out.baseAddress)
+        if suppressResidual { _ = tether_speex_preprocess_run(preprocess, out.baseAddress) }
+    }
+
+    /// Noise suppression alone, in place (the speaker is silent).
+    func denoise(_ samples: UnsafeMutableBufferPointer<Int16>) {
+        _ = tether_speex_preprocess_run(preprocess, samples.baseAddress)
+    }
+
+    /// Forget the learnt echo path.
+    func reset() {
+        tether_speex_echo_state_reset(echo)
+    }
+}
