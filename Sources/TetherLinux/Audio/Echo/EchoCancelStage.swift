@@ -9,6 +9,10 @@ import TetherCore
 /// its learnt state lives as long as the devices do (a reopened playback device is a new
 /// timeline and resets it too).
 ///
+/// The residual echo suppressor returns each frame one call late, so in `cancel` mode the whole
+/// uplink runs one period late: passed-through periods go through a one-period delay line, and
+/// the stream stays continuous (no frame lost or repeated) when the canceller starts or stops.
+///
 /// Everything it needs per period is allocated when it is made.
 final class EchoCancelStage {
     private let context: AudioContext
@@ -23,6 +27,10 @@ final class EchoCancelStage {
     private var erle: EchoReturnLoss
     private let aligned: UnsafeMutableBufferPointer<Int16>
     private let output: UnsafeMutableBufferPointer<Int16>
+    /// The previous period as captured (the delay line).
+    private let held: UnsafeMutableBufferPointer<Int16>
+    /// The preprocessor ran on the previous period: its delay line is current.
+    private var preprocessorCurrent = false
     private let referencePowers: UnsafeMutableBufferPointer<Float>
     private let scratch: UnsafeMutableBufferPointer<Float>
 
@@ -49,6 +57,8 @@ final class EchoCancelStage {
         aligned.initialize(repeating: 0)
         output = .allocate(capacity: periodFrames)
         output.initialize(repeating: 0)
+        held = .allocate(capacity: periodFrames)
+        held.initialize(repeating: 0)
         referencePowers = .allocate(capacity: estimator.referenceBlocks)
         referencePowers.initialize(repeating: 0)
         scratch = .allocate(capacity: estimator.scratchCount)
@@ -60,6 +70,7 @@ final class EchoCancelStage {
     deinit {
         aligned.deallocate()
         output.deallocate()
+        held.deallocate()
         referencePowers.deallocate()
         scratch.deallocate()
     }
@@ -120,12 +131,22 @@ final class EchoCancelStage {
             }
         }
 
-        switch policy.step(speakerAudible: audible) {
+        let step = policy.step(speakerAudible: audible)
+        if step != .passThrough && !preprocessorCurrent {
+            canceller.prime(with: UnsafeBufferPointer(held))
+        }
+        preprocessorCurrent = step != .passThrough
+        switch step {
         case .passThrough:
-            break
+            // One period late, byte for byte.
+            _ = output.update(fromContentsOf: mic)
+            _ = mic.update(fromContentsOf: held)
+            _ = held.update(fromContentsOf: output)
         case .denoise:
+            _ = held.update(fromContentsOf: mic)
             canceller.denoise(mic)
         case .cancel:
+            _ = held.update(fromContentsOf: mic)
             canceller.cancel(mic: UnsafeBufferPointer(mic), reference: UnsafeBufferPointer(aligned), into: output)
             let referencePower = Self.power(UnsafeBufferPointer(aligned))
             // Only periods where the speaker was loud enough to measure count for ERLE.
