@@ -27,6 +27,9 @@ import Testing
 
     @Test func knowsWhereTheLastSoundEnded() {
         var ring = EchoReferenceRing(capacity: 16)
+        append(&ring, [0, 0, 0, 0])
+        #expect(ring.isSilent(from: -100), "nothing ever played: silent however far back")
+        ring.reset()
         append(&ring, [0, 0, 5, 0])
         #expect(ring.soundEnd == 3)
         append(&ring, [0, 0, 0, 0])
@@ -177,6 +180,8 @@ import Testing
         #expect(denoising.step(speakerAudible: false) == .denoise)
         // Audible: anything up to the search range plus the tail before the aligned position.
         #expect(policy.earliestAudible(capturePosition: 48000, offset: 1000) == 49000 - 19200 - 4800)
+        // Once the delay is known: that delay, a margin for a growing path, and the tail.
+        #expect(policy.earliestAudible(capturePosition: 48000, offset: 1000, residual: 2400) == 49000 - 2400 - 2400 - 4800)
     }
 
     @Test func placesTheReferenceALeadAheadAndMovesItOnlyWhenTheEchoLeavesTheFilter() {

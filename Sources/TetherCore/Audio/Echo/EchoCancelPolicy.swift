@@ -28,14 +28,17 @@ public struct EchoCancelPolicy: Sendable, Equatable {
     public let searchFrames: Int
     /// How far past `lead` the echo may drift inside the filter before the reference moves.
     public let slackFrames: Int
+    /// How much longer than estimated the path may have grown before the estimator says so.
+    public let marginFrames: Int
     public let noiseSuppression: NoiseSuppression
 
     public init(rate: Int, tail: Duration, noiseSuppression: NoiseSuppression, lead: Duration = .milliseconds(16),
-                search: Duration = .milliseconds(800), slack: Duration = .milliseconds(30)) {
+                search: Duration = .milliseconds(800), slack: Duration = .milliseconds(30), margin: Duration = .milliseconds(100)) {
         tailFrames = PCM16.frames(tail, rate: rate)
         leadFrames = min(PCM16.frames(lead, rate: rate), tailFrames / 4)
         searchFrames = PCM16.frames(search, rate: rate)
         slackFrames = PCM16.frames(slack, rate: rate)
+        marginFrames = PCM16.frames(margin, rate: rate)
         self.noiseSuppression = noiseSuppression
     }
 
@@ -46,9 +49,12 @@ public struct EchoCancelPolicy: Sendable, Equatable {
     }
 
     /// The earliest reference position a period starting at capture `position` may have heard,
-    /// with the alignment `offset` (ring position heard, by the device delays).
-    public func earliestAudible(capturePosition position: Int64, offset: Int64) -> Int64 {
-        position + offset - Int64(searchFrames + tailFrames)
+    /// with the alignment `offset` (ring position heard, by the device delays): the echo's
+    /// delay (`residual`, the estimator's, with `margin` for a path that just grew; unknown:
+    /// the whole search range) and the room's tail back from there.
+    public func earliestAudible(capturePosition position: Int64, offset: Int64, residual: Int? = nil) -> Int64 {
+        let late = residual.map { max(0, $0) + marginFrames } ?? searchFrames
+        return position + offset - Int64(late + tailFrames)
     }
 
     public func step(speakerAudible: Bool) -> Step {

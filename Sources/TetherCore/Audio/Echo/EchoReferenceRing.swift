@@ -92,8 +92,9 @@ public struct EchoReferenceRing: Sendable {
         }
     }
 
-    /// Whether every sample from `position` on is silence (or not written yet).
-    public func isSilent(from position: Int64) -> Bool { soundEnd <= position }
+    /// Whether every sample from `position` on is silence (or not written yet). Positions start
+    /// at 0, so a `soundEnd` of 0 means nothing but silence was ever played.
+    public func isSilent(from position: Int64) -> Bool { soundEnd <= max(0, position) }
 
     /// Mean square of each block of `blockFrames` samples from `position` on (the delay
     /// estimator's envelope of the reference), into `out`.

@@ -98,7 +98,8 @@ final class EchoCancelStage {
             alignment.observe(EchoAlignment.measure(capturePosition: start, heardAt: heardAt, anchor: anchor,
                                                     extraDelay: extraDelay, rate: rate))
             guard let offset = alignment.offset else { return }
-            audible = !ring.isSilent(from: policy.earliestAudible(capturePosition: start, offset: offset))
+            let residual = estimator.lag.map { $0 * estimator.blockFrames }
+            audible = !ring.isSilent(from: policy.earliestAudible(capturePosition: start, offset: offset, residual: residual))
             if audible {
                 ring.read(from: policy.referencePosition(capturePosition: start, offset: offset, residual: applied), into: aligned)
             }
