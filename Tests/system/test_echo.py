@@ -75,14 +75,14 @@ def mock_factory(tmp_path):
         m.close()
 
 
-def echo_daemon(daemon_factory, rig, mock, **audio):
+def echo_daemon(daemon_factory, rig, mock, env=None, **audio):
     config = {
         "upstream": {"url": mock.url("/pcm"), "protocol": "pcm-stream", "ping_interval": "1s"},
         "audio": {"capture": {"device": "tether_capture", "rate": RATE, "period": "20ms"},
                   "playback": {"device": "tether_playback", "rate": RATE, "period": "20ms", "prebuffer": "60ms"},
                   "echo": "cancel", "echo_tail": "200ms", "volume": 100, **audio},
     }
-    return daemon_factory(config, env=rig.env)
+    return daemon_factory(config, env=dict(rig.env, **(env or {})))
 
 
 def say(mock, pcm):
@@ -170,8 +170,10 @@ def test_far_end_echo_is_cancelled_by_25_db(daemon_factory, echo_rig, mock_facto
     assert rig.wait_played(before + len(reply), timeout=20)
     rig.wait_fed(rig.now_s() + rig.echo_span_s() + 0.3, timeout=5)
     echo_status = d.status()["audio"]["echo"]
+    shown = d.ctl("status").stdout
     up = uplink(mock)
     rig.stop()
+    assert "echo:       cancel, ERLE " in shown and "converged" in shown, shown
     a = analyse(rig, up)
     start, end = reply_span(rig)
     full = a.erle_series(window_ms=100)
@@ -290,3 +292,22 @@ def test_with_the_speaker_idle_the_microphone_arrives_byte_identical(daemon_fact
     assert body[:RATE] in mix
     at = mix.index(body[:RATE])
     assert mix[at:at + len(body)] == body[: len(mix) - at], "the idle microphone was altered"
+
+
+def test_without_libspeexdsp_cancel_falls_back_to_the_gate_and_says_so(daemon_factory, echo_rig, mock_factory, tmp_path):
+    mock = mock_factory("--no-echo")
+    rig = echo_rig(delay_ms=40, gain_db=-6, rt60_ms=0)
+    d = echo_daemon(daemon_factory, rig, mock, env={"TETHER_SPEEXDSP_LIBRARY": str(tmp_path / "libspeexdsp-missing.so.1")}).start()
+    d.wait_state("live")
+    echo = d.status()["audio"]["echo"]
+    assert echo["mode"] == "gate" and echo["configured"] == "cancel", echo
+    assert "libspeexdsp" in echo["fallback"], echo
+    # The gate works as ever: the robot's reply does not reach the brain.
+    reply = reply_of(2)
+    say(mock, reply)
+    assert rig.wait_played(len(reply), timeout=10)
+    rig.wait_fed(rig.now_s() + 0.5, timeout=5)
+    mic = np.frombuffer(uplink(mock), "<i2").astype(np.float64)
+    assert energy_dbfs(mic[-int(2.5 * RATE):]) < -60, "the gate let the robot's voice through"
+    lines = [line for line in d.output().splitlines() if "echo: cancel is unavailable" in line]
+    assert len(lines) == 1, lines
