@@ -55,6 +55,12 @@ import Testing
         var out = [Float](repeating: -1, count: 3)
         out.withUnsafeMutableBufferPointer { ring.blockPowers(from: 0, blockFrames: 2, into: $0) }
         #expect(out == [4, 16, 0])
+        // Across the storage's wrap, and partly before what is kept.
+        var small = EchoReferenceRing(capacity: 4)
+        append(&small, [1, 1, 1, 3, 3, 5])
+        var wrapped = [Float](repeating: -1, count: 3)
+        wrapped.withUnsafeMutableBufferPointer { small.blockPowers(from: 1, blockFrames: 2, into: $0) }
+        #expect(wrapped == [0.5, 9, 12.5])
     }
 }
 

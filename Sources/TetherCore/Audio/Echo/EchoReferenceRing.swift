@@ -83,11 +83,36 @@ public struct EchoReferenceRing: Sendable {
     /// Copy the samples from `position` on into `out`; positions not written yet, or already
     /// overwritten, read as silence.
     public func read(from position: Int64, into out: UnsafeMutableBufferPointer<Int16>) {
+        var i = 0
+        forEachRun(from: position, count: out.count) { run, stored in
+            if let stored {
+                for s in stored { out[i] = s; i += 1 }
+            } else {
+                for _ in 0..<run { out[i] = 0; i += 1 }
+            }
+        }
+    }
+
+    /// The stretch of `count` positions from `position` as runs in storage order: each a
+    /// contiguous slice of the store, or (nil) a run of silence outside what is kept. No
+    /// division per sample: these run on the audio threads over tens of thousands of samples.
+    private func forEachRun(from position: Int64, count: Int, _ body: (Int, UnsafeBufferPointer<Int16>?) -> Void) {
         let oldest = max(0, end - Int64(capacity))
         samples.withUnsafeBufferPointer { store in
-            for i in 0..<out.count {
-                let p = position + Int64(i)
-                out[i] = p >= oldest && p < end ? store[Int(p % Int64(capacity))] : 0
+            var p = position
+            let stop = position + Int64(count)
+            while p < stop {
+                if p < oldest || p >= end {
+                    let next = p < oldest ? min(oldest, stop) : stop
+                    body(Int(next - p), nil)
+                    p = next
+                    continue
+                }
+                let index = Int(p % Int64(capacity))
+                let run = Int(min(stop, end) - p)
+                let n = min(run, capacity - index)
+                body(n, UnsafeBufferPointer(rebasing: store[index..<(index + n)]))
+                p += Int64(n)
             }
         }
     }
@@ -99,19 +124,28 @@ public struct EchoReferenceRing: Sendable {
     /// Mean square of each block of `blockFrames` samples from `position` on (the delay
     /// estimator's envelope of the reference), into `out`.
     public func blockPowers(from position: Int64, blockFrames: Int, into out: UnsafeMutableBufferPointer<Float>) {
-        let oldest = max(0, end - Int64(capacity))
-        samples.withUnsafeBufferPointer { store in
-            var p = position
-            for b in 0..<out.count {
-                var sum: Float = 0
-                for _ in 0..<blockFrames {
-                    if p >= oldest && p < end {
-                        let s = Float(store[Int(p % Int64(capacity))])
+        var block = 0
+        var filled = 0
+        var sum: Float = 0
+        let scale = 1 / Float(blockFrames)
+        forEachRun(from: position, count: out.count * blockFrames) { run, stored in
+            var k = 0
+            while k < run {
+                let n = min(run - k, blockFrames - filled)
+                if let stored {
+                    for j in k..<(k + n) {
+                        let s = Float(stored[j])
                         sum += s * s
                     }
-                    p += 1
                 }
-                out[b] = sum / Float(blockFrames)
+                k += n
+                filled += n
+                if filled == blockFrames {
+                    out[block] = sum * scale
+                    block += 1
+                    filled = 0
+                    sum = 0
+                }
             }
         }
     }

@@ -120,8 +120,10 @@ final class EchoCancelStage {
             estimator.addMic(UnsafeBufferPointer(mic), at: start)
         }
         if estimateNow {
-            // Every 100 ms until the delay is known, then every 300 ms.
-            periodsToEstimate = max(1, PCM16.frames(estimator.lag == nil ? .milliseconds(100) : .milliseconds(300), rate: rate) / period)
+            // Every 100 ms while the delay is unknown or the canceller is not converged (the path
+            // may have changed), else every 300 ms.
+            let searching = estimator.lag == nil || !erle.converged
+            periodsToEstimate = max(1, PCM16.frames(searching ? .milliseconds(100) : .milliseconds(300), rate: rate) / period)
         }
         if estimated, let lag = estimator.estimate(reference: UnsafeBufferPointer(referencePowers), scratch: scratch) {
             let residual = lag * estimator.blockFrames
