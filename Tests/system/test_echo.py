@@ -313,3 +313,37 @@ def test_without_libspeexdsp_cancel_falls_back_to_the_gate_and_says_so(daemon_fa
     assert energy_dbfs(mic[-int(2.5 * RATE):]) < -60, "the gate let the robot's voice through"
     lines = [line for line in d.output().splitlines() if "echo: cancel is unavailable" in line]
     assert len(lines) == 1, lines
+
+
+def test_noise_suppression_works_on_the_idle_microphone(daemon_factory, echo_rig, mock_factory):
+    mock = mock_factory("--no-echo")
+    rig = echo_rig(delay_ms=40, gain_db=0, rt60_ms=200, noise_dbfs=-50, noise="white")
+    d = echo_daemon(daemon_factory, rig, mock, noise_suppression="high").start()
+    d.wait_state("live")
+    rig.wait_fed(rig.now_s() + 3.0, timeout=10)
+    up = np.frombuffer(uplink(mock), "<i2").astype(np.float64)
+    rig.stop()
+    # The last 1.5 s (past the suppressor's settling): white noise at -50 dBFS, much weaker now.
+    tail = up[-int(1.5 * RATE):]
+    print(f"noise -50 dBFS in, {energy_dbfs(tail):.1f} dBFS out")
+    assert energy_dbfs(tail) < -60, energy_dbfs(tail)
+
+
+def test_a_reload_switches_between_cancel_and_the_gate(daemon_factory, echo_rig, mock_factory):
+    mock = mock_factory("--no-echo")
+    rig = echo_rig(delay_ms=40, gain_db=-6, rt60_ms=100)
+    d = echo_daemon(daemon_factory, rig, mock, echo="gate").start()
+    d.wait_state("live")
+    assert d.status()["audio"]["echo"] == {"mode": "gate"}
+    for mode in ("cancel", "gate", "cancel"):
+        d.config["audio"]["echo"] = mode
+        d.write_config()
+        assert d.ctl("reload").returncode == 0
+        wait_until(lambda: d.status()["audio"]["echo"]["mode"] == mode, 5, what=f"echo mode {mode}")
+        say(mock, reply_of(1))
+        wait_until(lambda: d.status()["audio"]["playback"]["state"] == "playing", 5, what="the reply playing")
+        wait_until(lambda: d.status()["audio"]["playback"]["state"] == "idle", 10, what="the reply done")
+    echo = d.status()["audio"]["echo"]
+    assert echo["mode"] == "cancel" and "erle_db" in echo, echo
+    assert d.proc.poll() is None
+    assert d.status()["state"] == "live"
