@@ -127,7 +127,9 @@ final class EchoCancelStage {
         }
         if estimated, let lag = estimator.estimate(reference: UnsafeBufferPointer(referencePowers), scratch: scratch) {
             let residual = lag * estimator.blockFrames
-            if policy.shouldRealign(applied: applied, estimated: residual) {
+            // A converged canceller is not moved: its ERLE proves the alignment, whatever an
+            // estimate fooled by speech rhythm says. A changed path shows as lost convergence.
+            if !erle.converged && policy.shouldRealign(applied: applied, estimated: residual) {
                 applied = residual
                 canceller.reset()
                 erle.reset()
