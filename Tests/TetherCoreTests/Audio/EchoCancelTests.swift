@@ -191,12 +191,11 @@ import Testing
     }
 
     @Test func placesTheReferenceALeadAheadAndMovesItOnlyWhenTheEchoLeavesTheFilter() {
-        #expect(policy.leadFrames == 960)
-        #expect(policy.referencePosition(capturePosition: 1000, offset: 500, residual: 2400) == 1000 + 500 - 2400 + 960)
+        #expect(policy.leadFrames == 384)
+        #expect(policy.referencePosition(capturePosition: 1000, offset: 500, residual: 2400) == 1000 + 500 - 2400 + 384)
         #expect(!policy.shouldRealign(applied: 2400, estimated: 2400 + 96))    // 4 ms drift: the filter follows
         #expect(!policy.shouldRealign(applied: 2400, estimated: 2400 - 96))
         #expect(policy.shouldRealign(applied: 2400, estimated: 2400 + 1200))   // a 50 ms jump
-        #expect(!policy.shouldRealign(applied: 2400, estimated: 2400 - 480))   // 20 ms early: still inside the lead
-        #expect(policy.shouldRealign(applied: 2400, estimated: 2400 - 720))    // 30 ms early: too close to the filter's start
+        #expect(policy.shouldRealign(applied: 2400, estimated: 2400 - 480))    // earlier than the lead covers
     }
 }

@@ -110,6 +110,11 @@ public struct EchoDelayEstimator: Sendable {
         }
         var best: Float = -1
         var bestLag = 0
+        // The room smears the microphone's envelope late, so the peak is broad and its top lies
+        // after the direct path: take the earliest lag of the peak (within `peakWidth` of its
+        // top, contiguous with it). An echo placed late in the filter costs a little; one
+        // placed before its start is not cancelled at all.
+        var onPeak = false
         // Lag L: microphone block i heard reference block i + (maxLag - L); walking L down
         // from maxLag slides the reference window forward one block at a time.
         var l = maxLag
@@ -123,6 +128,11 @@ public struct EchoDelayEstimator: Sendable {
                 if c > best {
                     best = c
                     bestLag = l
+                    onPeak = true
+                } else if onPeak && c >= best - Self.peakWidth {
+                    bestLag = l
+                } else {
+                    onPeak = false
                 }
             }
             if l == minLag { break }
@@ -149,6 +159,9 @@ public struct EchoDelayEstimator: Sendable {
         partial = 0
         partialCount = 0
     }
+
+    /// How far below its top a lag still counts as the peak (Pearson correlation).
+    static let peakWidth: Float = 0.02
 
     /// Log power, floored (digital silence must not weigh as -infinity), as the piecewise
     /// linear log2 of the float's exponent and significand: within 0.09 of log2, plenty for
