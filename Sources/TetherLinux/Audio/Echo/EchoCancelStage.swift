@@ -31,6 +31,8 @@ final class EchoCancelStage {
     private let held: UnsafeMutableBufferPointer<Int16>
     /// The preprocessor ran on the previous period: its delay line is current.
     private var preprocessorCurrent = false
+    /// The canceller ran on the previous period: its history of the speaker is current.
+    private var cancellerCurrent = false
     private let referencePowers: UnsafeMutableBufferPointer<Float>
     private let scratch: UnsafeMutableBufferPointer<Float>
 
@@ -141,6 +143,8 @@ final class EchoCancelStage {
             canceller.prime(with: UnsafeBufferPointer(held))
         }
         preprocessorCurrent = step != .passThrough
+        if step == .cancel && !cancellerCurrent { canceller.clearHistory() }
+        cancellerCurrent = step == .cancel
         switch step {
         case .passThrough:
             // One period late, byte for byte.

@@ -23,6 +23,7 @@ final class SpeexEchoCanceller {
     private let echo: OpaquePointer
     private let preprocess: OpaquePointer
     private let scratch: UnsafeMutableBufferPointer<Int16>
+    private let silence: UnsafeMutableBufferPointer<Int16>
 
     /// Why libspeexdsp cannot be used (nil: it can). Loads it the first time.
     static var loadError: String? {
@@ -46,6 +47,8 @@ final class SpeexEchoCanceller {
         self.rate = rate
         scratch = .allocate(capacity: frameSize)
         scratch.initialize(repeating: 0)
+        silence = .allocate(capacity: frameSize)
+        silence.initialize(repeating: 0)
         _ = tether_speex_echo_ctl_int(echo, TETHER_SPEEX_ECHO_SET_SAMPLING_RATE, Int32(rate))
         _ = tether_speex_preprocess_set_echo_state(preprocess, echo)
         // The denoiser carries the residual echo suppression; noise itself is left alone (0 dB)
@@ -60,6 +63,7 @@ final class SpeexEchoCanceller {
 
     deinit {
         scratch.deallocate()
+        silence.deallocate()
         tether_speex_preprocess_state_destroy(preprocess)
         tether_speex_echo_state_destroy(echo)
     }
@@ -84,6 +88,16 @@ final class SpeexEchoCanceller {
     func prime(with frame: UnsafeBufferPointer<Int16>) {
         _ = scratch.update(fromContentsOf: frame)
         _ = tether_speex_preprocess_run(preprocess, scratch.baseAddress)
+    }
+
+    /// Clear the filter's history of the speaker (what it played before a pause) without
+    /// touching the learnt echo path: silence in, silence out, once per frame the filter
+    /// spans. Without it the first frames after a pause subtract the echo of the last reply's
+    /// end from the next one's start.
+    func clearHistory() {
+        for _ in 0...(filterLength / frameSize) {
+            tether_speex_echo_cancellation(echo, silence.baseAddress, silence.baseAddress, scratch.baseAddress)
+        }
     }
 
     /// Forget the learnt echo path.
