@@ -55,9 +55,10 @@ final class SpeexEchoCanceller {
         // unless asked for.
         _ = tether_speex_preprocess_ctl_int(preprocess, TETHER_SPEEX_PREPROCESS_SET_DENOISE, 1)
         _ = tether_speex_preprocess_ctl_int(preprocess, TETHER_SPEEX_PREPROCESS_SET_NOISE_SUPPRESS, Int32(noiseSuppression.suppressDB ?? 0))
-        // The residual echo limiter: up to 40 dB where only the robot is heard, 15 dB while the
-        // person talks over it (speexdsp's defaults, said here because they are the contract).
-        _ = tether_speex_preprocess_ctl_int(preprocess, TETHER_SPEEX_PREPROCESS_SET_ECHO_SUPPRESS, -40)
+        // The residual echo limiter: up to 55 dB where only the robot is heard (speexdsp's 40
+        // let a 0 dB echo's first frames after a pause reach a brain's -45 dBFS VAD), 15 dB
+        // while the person talks over it (speexdsp's default: the near end keeps its level).
+        _ = tether_speex_preprocess_ctl_int(preprocess, TETHER_SPEEX_PREPROCESS_SET_ECHO_SUPPRESS, -55)
         _ = tether_speex_preprocess_ctl_int(preprocess, TETHER_SPEEX_PREPROCESS_SET_ECHO_SUPPRESS_ACTIVE, -15)
     }
 
