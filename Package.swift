@@ -32,6 +32,9 @@ let package = Package(
         // libcurl is loaded with dlopen on first use (see Sources/CCurl/include/tether_curl.h),
         // so this is a C target over its header (libcurl4-openssl-dev), not a link dependency.
         .target(name: "CCurl", path: "Sources/CCurl"),
+        // libspeexdsp (echo: cancel) is loaded with dlopen on first use the same way, and its
+        // few prototypes are declared in the shim: no build or run-time dependency.
+        .target(name: "CSpeexDSP", path: "Sources/CSpeexDSP"),
         .target(
             name: "TetherCore",
             dependencies: [
@@ -44,7 +47,7 @@ let package = Package(
         .target(
             name: "TetherLinux",
             dependencies: [
-                "TetherCore", "CAlsa", "CSystemd", "CCurl",
+                "TetherCore", "CAlsa", "CSystemd", "CCurl", "CSpeexDSP",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -57,6 +57,13 @@ enum ControlActions {
         case "speech-started":
             return ok(["connections": count(state.speechStarted())])
 
+        case "say" where body.readableBytes > 0:
+            // A raw PCM16 LE mono body at the mock's rate is the response's audio (tests make the
+            // robot say something real: speech, noise, for the echo canceller).
+            guard body.readableBytes % 2 == 0 else { return bad("the PCM body must be whole 16-bit samples") }
+            let pcm = Array(body.readableBytesView)
+            return ok(["connections": count(state.say(pcm: pcm)), "bytes": count(pcm.count)])
+
         case "say":
             let ms = target.int("ms") ?? 1000
             guard (1...3_600_000).contains(ms) else { return bad("ms must be in 1...3600000") }

@@ -10,7 +10,8 @@ final class ControlHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
-    static let maxBodyBytes = 1 << 20
+    /// Room for `/mock/say` with a PCM body: a minute at 24 kHz (2.9 MB).
+    static let maxBodyBytes = 4 << 20
 
     private let state: MockState
     private let ticket: UpgradeTicket

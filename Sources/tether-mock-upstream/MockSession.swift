@@ -25,6 +25,8 @@ protocol MockSession: AnyObject {
     func injectSpeechStarted()
     /// Control endpoint: stream `ms` of the test tone as a response now.
     func say(ms: Int)
+    /// Control endpoint: stream this PCM (PCM16 LE mono at the mock's rate) as a response now.
+    func say(pcm: [UInt8])
     /// A well-formed event of a type the client cannot know, for `POST /mock/garbage`.
     func unknownEventText() -> String
 }

@@ -208,6 +208,12 @@ final class MockState {
         return open.count
     }
 
+    func say(pcm: [UInt8]) -> Int {
+        let open = openConnections
+        for connection in open { connection.session?.say(pcm: pcm) }
+        return open.count
+    }
+
     /// Injects a function call on every open openai-realtime connection; returns the call ids.
     func functionCall(name: String, arguments: String) -> [JSONValue] {
         var calls: [JSONValue] = []

@@ -91,6 +91,8 @@ final class PCMStreamSession: MockSession {
                             bytes: ToneGenerator.byteCount(ms: ms, sampleRate: options.sampleRate)))
     }
 
+    func say(pcm: [UInt8]) { startResponse(.echo(pcm)) }
+
     func unknownEventText() -> String { "{\"type\":\"mock.unknown_event\",\"note\":\"a type no client knows\"}" }
 
     func pause() { streamer?.pause() }

@@ -431,6 +431,12 @@ final class RealtimeSession: MockSession {
         startResponse(toneFor(ms: ms))
     }
 
+    func say(pcm: [UInt8]) {
+        guard started else { return }
+        if response != nil { cancelResponse(reason: "client_cancelled") }
+        startResponse(.echo(pcm))
+    }
+
     private func responseObject(id: String, status: String, reason: String?, output: [JSONValue]) -> JSONValue {
         let details: JSONValue = status == "in_progress" ? nil : ["type": .string(status), "reason": JSONValue(reason), "error": nil]
         let usage: JSONValue = status == "in_progress" ? nil : [

@@ -26,6 +26,16 @@ enum StatusReport {
         lines.append("capture:    \(text(audio?["capture"]?["state"])) on \(text(audio?["capture"]?["device"])), xruns \(text(audio?["capture"]?["xruns"]))")
         lines.append("playback:   \(text(audio?["playback"]?["state"])) on \(text(audio?["playback"]?["device"])), underruns \(text(audio?["playback"]?["underruns"]))")
         lines.append("mic:        \(audio?["muted"]?.boolValue == true ? "muted" : "open"), volume \(text(audio?["volume"]))")
+        if let echo = audio?["echo"] {
+            // What an installer tunes echo_delay by: the canceller's delay and how much echo it removes.
+            var line = "echo:       \(text(echo["mode"]))"
+            if echo["mode"]?.stringValue == "cancel" {
+                line += ", ERLE \(text(echo["erle_db"])) dB, delay \(text(echo["delay_ms"])) ms"
+                line += echo["converged"]?.boolValue == true ? ", converged" : ", converging"
+            }
+            if let why = echo["fallback"], !why.isNull { line += " (\(text(echo["configured"])) unavailable: \(text(why)))" }
+            lines.append(line)
+        }
         if let conversation = status["conversation"] {
             var line = "conversation: \(text(conversation["id"])), \(text(conversation["items"])) turns carried"
             if conversation["transcribing"]?.boolValue == false { line += " (the person's turns are not transcribed)" }

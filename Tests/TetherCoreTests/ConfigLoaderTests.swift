@@ -86,6 +86,13 @@ import Testing
         ("conversation:\n  transcribe: \"\"\n", "conversation.transcribe", "model name", 2),
         ("conversation:\n  carry: yes\n", "conversation.carry", "true or false", 2),
         ("conversation:\n  rotate: 5m\n", "conversation.rotate", "unknown key", 2),
+        ("audio:\n  echo: aec\n", "audio.echo", "must be one of cancel, gate, none", 2),
+        ("audio:\n  echo_delay: 600ms\n", "audio.echo_delay", "out of range", 2),
+        ("audio:\n  echo_delay: -5ms\n", "audio.echo_delay", "duration", 2),
+        ("audio:\n  noise_suppression: medium\n", "audio.noise_suppression", "must be one of off, low, high", 2),
+        ("audio:\n  noise_suppression: false\n", "audio.noise_suppression", "must be one of", 2),
+        ("audio:\n  echo: cancel\n  echo_tail: 2s\n", "audio.echo_tail", "20ms..500ms", 3),
+        ("audio:\n  echo: cancel\n  echo_tail: 0ms\n", "audio.echo_tail", "filter length", 3),
     ] as [(String, String, String, Int?)])
     func badConfigNamesTheKey(yaml: String, key: String, fragment: String, line: Int?) {
         #expect {
@@ -96,6 +103,24 @@ import Testing
             return error.key == key && text.contains(fragment) && !text.contains("\n") && (line == nil || error.line == line)
                 && text.hasPrefix("t.yaml")
         }
+    }
+
+    @Test func echoCancellationSettingsAreRead() throws {
+        let config = try ConfigLoader.load(yaml: """
+            audio:
+              echo: cancel
+              echo_tail: 300ms
+              echo_delay: 120ms
+              noise_suppression: low
+            """)
+        #expect(config.audio.echo == .cancel)
+        #expect(config.audio.echoTail == .milliseconds(300))
+        #expect(config.audio.echoDelay == .milliseconds(120))
+        #expect(config.audio.noiseSuppression == .low)
+        #expect(NoiseSuppression.low.suppressDB == -15 && NoiseSuppression.off.suppressDB == nil)
+        // The defaults: no extra delay, no noise suppression; a gate's tail may be long.
+        let gate = try ConfigLoader.load(yaml: "audio:\n  echo: gate\n  echo_tail: 2s\n")
+        #expect(gate.audio.echoTail == .seconds(2) && gate.audio.echoDelay == .zero && gate.audio.noiseSuppression == .off)
     }
 
     @Test func badYAMLIsOneLineWithItsLine() {

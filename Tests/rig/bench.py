@@ -12,11 +12,14 @@
   switch itself once the successor is ready, mic frames sent twice or lost across all of them,
   and what carrying 24 turns adds;
 - network (root only): link restore to session.live, blip survival, dead-path detection,
-  in network namespaces.
+  in network namespaces;
+- echo: the full-duplex run with `echo: none` and `echo: cancel` side by side, alternating,
+  so the echo canceller's own cost (speexdsp, 200 ms tail) is the difference.
 
 Environment: TETHER_BIN_DIR (default .build/release), BENCH_SECONDS (default 60),
 BENCH_PERIOD_MS (the duplex run's ALSA period for both devices, default 20),
-BENCH_ONLY=duplex,floor,reconnect,bargein,rotation,network (default all)."""
+BENCH_ONLY=duplex,floor,reconnect,bargein,rotation,network,echo (default all), BENCH_ECHO_ROUNDS
+(default 2: none, cancel, none, cancel)."""
 
 import json
 import os
@@ -40,7 +43,8 @@ from mock import Mock  # noqa: E402
 
 SECONDS = float(os.environ.get("BENCH_SECONDS", "60"))
 PERIOD_MS = int(os.environ.get("BENCH_PERIOD_MS", "20"))
-ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "duplex,floor,reconnect,bargein,rotation,network").split(",")))
+ONLY = set(filter(None, os.environ.get("BENCH_ONLY", "duplex,floor,reconnect,bargein,rotation,network,echo").split(",")))
+ECHO_ROUNDS = int(os.environ.get("BENCH_ECHO_ROUNDS", "2"))
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -118,8 +122,9 @@ def daemon(work, url, protocol, rig, **extra):
     return Daemon(work, config, env=rig.env)
 
 
-def duplex(protocol):
-    """60 s of full duplex: speech into the microphone all along, replies playing all along."""
+def duplex(protocol, echo=None):
+    """60 s of full duplex: speech into the microphone all along, replies playing all along
+    (`echo`: the audio.echo mode; default the configuration's)."""
     with tempfile.TemporaryDirectory(prefix="tether-bench-") as tmp:
         mock = Mock(tmp, "--no-echo", "--api-key", API_KEY)
         fmt = Format(24000, 1, PERIOD_MS)
@@ -128,9 +133,11 @@ def duplex(protocol):
         rig.start(capture_pcm=speech * int(SECONDS / 3 + 10), lead_ms=0)
         path = "/pcm" if protocol == "pcm-stream" else "/v1/realtime?model=bench"
         period = f"{PERIOD_MS}ms"
-        d = daemon(f"{tmp}/d", mock.url(path), protocol, rig,
-                   audio={"capture": {"device": "tether_capture", "period": period},
-                          "playback": {"device": "tether_playback", "period": period}}).start()
+        audio = {"capture": {"device": "tether_capture", "period": period},
+                 "playback": {"device": "tether_playback", "period": period}}
+        if echo:
+            audio["echo"] = echo
+        d = daemon(f"{tmp}/d", mock.url(path), protocol, rig, audio=audio).start()
         try:
             d.wait_state("live")
             say_every = 5.0
@@ -151,7 +158,7 @@ def duplex(protocol):
             memory = memory_map(d.pid, os.path.realpath(os.path.join(os.environ["TETHER_BIN_DIR"], "tetherd")))
             status = d.status()
             played_s = len(rig.played()) / 48000
-            return {"protocol": protocol, "period_ms": PERIOD_MS, "seconds": round(elapsed, 1), "cpu_s": round(cpu * 60 / elapsed, 3),
+            return {"protocol": protocol, "echo": status["audio"]["echo"], "period_ms": PERIOD_MS, "seconds": round(elapsed, 1), "cpu_s": round(cpu * 60 / elapsed, 3),
                     "peak_rss_mb": round(peak_rss_mb(d.pid), 1), "mock_cpu_s": round(cpu_seconds(mock.proc.pid) - mock_cpu0, 2),
                     "uplink_s": round(mock.status()["received_pcm_bytes"] / 48000, 1), "played_s": round(played_s, 1),
                     "underruns": status["audio"]["playback"]["underruns"], "xruns": status["audio"]["capture"]["xruns"],
@@ -160,6 +167,24 @@ def duplex(protocol):
             d.close()
             mock.close()
             rig.stop()
+
+
+def echo_cost(rounds=ECHO_ROUNDS):
+    """The canceller's CPU: pcm-stream full duplex with echo none and cancel, alternating."""
+    runs = {"none": [], "cancel": []}
+    for _ in range(rounds):
+        for mode in ("none", "cancel"):
+            run = duplex("pcm-stream", echo=mode)
+            assert run["echo"]["mode"] == mode, run["echo"]
+            runs[mode].append(run)
+    none = statistics.median(r["cpu_s"] for r in runs["none"])
+    cancel = statistics.median(r["cpu_s"] for r in runs["cancel"])
+    capture = [r["threads"].get("tether-capture", {}).get("cpu_s") for r in runs["cancel"] + runs["none"]]
+    return {"none_cpu_s": [r["cpu_s"] for r in runs["none"]], "cancel_cpu_s": [r["cpu_s"] for r in runs["cancel"]],
+            "median_none": none, "median_cancel": cancel, "cancel_minus_none": round(cancel - none, 3),
+            "capture_thread_cpu_s (cancel..., none...)": capture,
+            "erle_db": [r["echo"].get("erle_db") for r in runs["cancel"]],
+            "peak_rss_mb": {m: [r["peak_rss_mb"] for r in runs[m]] for m in runs}}
 
 
 def floor():
@@ -387,6 +412,8 @@ def main():
         results["rotation"] = rotation()
     if "network" in ONLY:
         results["network"] = network()
+    if "echo" in ONLY:
+        results["echo"] = echo_cost()
     print(json.dumps(results, indent=2))
 
 

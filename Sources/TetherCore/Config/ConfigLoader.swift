@@ -143,6 +143,13 @@ public enum ConfigLoader {
         }
         if let e: EchoMode = try s.enumeration("echo") { a.echo = e }
         if let t = try s.duration("echo_tail", min: .zero, max: .seconds(5)) { a.echoTail = t }
+        // As a filter length the tail costs CPU in proportion and converges slower: a canceller
+        // longer than half a second models a hall, not a robot's head.
+        if a.echo == .cancel, !(Duration.milliseconds(20)...Duration.milliseconds(500)).contains(a.echoTail) {
+            throw s.error("echo_tail", "\(DurationText.format(a.echoTail)) is out of range for echo: cancel (20ms..500ms: the canceller's filter length)")
+        }
+        if let d = try s.duration("echo_delay", min: .zero, max: .milliseconds(500)) { a.echoDelay = d }
+        if let n: NoiseSuppression = try s.enumeration("noise_suppression") { a.noiseSuppression = n }
         if let v = try s.integer("volume", in: 0...100) { a.volume = v }
     }
 

@@ -93,9 +93,31 @@ public struct BufferConfig: Sendable, Equatable {
     public init() {}
 }
 
+/// How tetherd keeps the robot from hearing itself (README "Echo"): `cancel` subtracts what
+/// the speaker played from the microphone (libspeexdsp, loaded on first use); `gate` silences
+/// the microphone while the speaker plays (no barge-in by voice); `none` for boards with
+/// hardware echo cancellation or headphones.
 public enum EchoMode: String, Sendable, Equatable, CaseIterable {
+    case cancel
     case gate
     case none
+}
+
+/// speexdsp's noise suppression on the microphone in `cancel` mode. Off by default: with it
+/// off, the microphone reaches the brain untouched whenever the speaker is silent.
+public enum NoiseSuppression: String, Sendable, Equatable, CaseIterable {
+    case off
+    case low
+    case high
+
+    /// The attenuation speex_preprocess may apply to noise (SPEEX_PREPROCESS_SET_NOISE_SUPPRESS, dB).
+    public var suppressDB: Int? {
+        switch self {
+        case .off: nil
+        case .low: -15
+        case .high: -30
+        }
+    }
 }
 
 public struct AudioDeviceConfig: Sendable, Equatable {
@@ -122,8 +144,13 @@ public struct AudioConfig: Sendable, Equatable {
     public var capture = AudioDeviceConfig()
     public var playback = PlaybackDeviceConfig()
     public var echo: EchoMode = .gate
-    /// How long the echo gate stays closed after the speaker falls silent (room reverb).
+    /// `gate`: how long the gate stays closed after the speaker falls silent (room reverb).
+    /// `cancel`: the canceller's filter length, the longest echo path (reverb) it models.
     public var echoTail: Duration = .milliseconds(200)
+    /// `cancel`: acoustic delay beyond what the devices report (a plugin chain or a
+    /// Bluetooth/USB speaker that buffers more than it says); the canceller searches from here.
+    public var echoDelay: Duration = .zero
+    public var noiseSuppression: NoiseSuppression = .off
     public var volume = 80
     public init() {}
 }

@@ -81,6 +81,9 @@ final class AudioCapture: Sendable {
             raw.deallocate()
         }
         var check = RealTimeCheck(rate: pcm.rate, periodFrames: period, bufferFrames: pcm.bufferFrames)
+        // The echo canceller of this device's life (cancel mode), remade when its settings change.
+        var echoSerial = -1
+        var echoStage: EchoCancelStage?
         let beatSpacing = context.beatSpacing.nanoseconds
         var lastBeat = MonoTime.zero
         _ = pcm.start()
@@ -116,6 +119,13 @@ final class AudioCapture: Sendable {
             if channels != 1 {
                 ChannelMix.downmix(UnsafeBufferPointer(raw), channels: channels, into: mono)
             }
+            let serial = context.echoSerial.load(ordering: .relaxed)
+            if serial != echoSerial {
+                echoSerial = serial
+                echoStage = makeEchoStage(pcm)
+            }
+            // Before mute: a muted microphone still keeps the canceller's echo path learnt.
+            echoStage?.process(mono, readAt: now, captureDelay: pcm.delay())
             if context.muted.load(ordering: .relaxed) {
                 context.levels.mic(nil, at: now)
                 continue
@@ -128,6 +138,19 @@ final class AudioCapture: Sendable {
                 // The sink held the thread for a whole period: the device may overrun next.
                 status.update { $0.overruns += 1 }
             }
+        }
+    }
+
+    /// The canceller for the open device when `cancel` runs (nil otherwise).
+    private func makeEchoStage(_ pcm: AlsaPCM) -> EchoCancelStage? {
+        let settings = context.echoSettings.withLock { $0 }
+        guard settings.echo == .cancel else { return nil }
+        do {
+            return try EchoCancelStage(context: context, rate: pcm.rate,
+                                       periodFrames: pcm.periodFrames, config: settings)
+        } catch {
+            context.logger.error("echo: cannot start the canceller, the microphone passes unchanged", metadata: ["error": "\(error)"])
+            return nil
         }
     }
 }

@@ -16,6 +16,16 @@ final class AudioContext: Sendable {
     let levels: AudioLevels
     let gate: Mutex<EchoGate>
     let muted = Atomic<Bool>(false)
+    /// What the speaker played, for the echo canceller (`cancel` mode).
+    let echoReference = EchoReference()
+    let echoStatus: Mutex<EchoStatus>
+    /// The canceller's settings (`cancel` runs: tail, extra delay, noise suppression, capture
+    /// rate); `echoSerial` is bumped on each change so the threads notice without a lock.
+    let echoSettings: Mutex<AudioConfig>
+    let echoSerial = Atomic<Int>(0)
+    /// `cancel` runs: the speaker's device keeps streaming (silence between replies), so the
+    /// reference timeline never stops.
+    let echoStreaming = Atomic<Bool>(false)
 
     init(events: EventBus, logger: Logger, health: HealthRegistry, heartbeatInterval: Duration, reopenBackoff: BackoffConfig, echo: EchoMode, echoTail: Duration) {
         self.events = events
@@ -25,6 +35,46 @@ final class AudioContext: Sendable {
         self.reopenBackoff = reopenBackoff
         self.levels = AudioLevels(events: events)
         self.gate = Mutex(EchoGate(mode: echo, tail: echoTail))
+        self.echoStatus = Mutex(EchoStatus(configured: echo, mode: echo))
+        var settings = AudioConfig()
+        settings.echo = echo
+        settings.echoTail = echoTail
+        self.echoSettings = Mutex(settings)
+    }
+
+    /// Put the echo settings of `config` in force: `cancel` when libspeexdsp loads and the
+    /// speaker's rate can be brought to the microphone's, else the gate (logged once per
+    /// change, shown in `status.audio.echo`).
+    func applyEcho(_ config: AudioConfig) {
+        var reason: String?
+        if config.echo == .cancel {
+            reason = SpeexEchoCanceller.loadError
+            if reason == nil, config.capture.rate != config.playback.device.rate,
+               SpeexResampler(from: config.playback.device.rate, to: config.capture.rate) == nil {
+                reason = "cannot convert the speaker's \(config.playback.device.rate) Hz to the microphone's \(config.capture.rate) Hz"
+            }
+        }
+        let (mode, fallback) = EchoCancelPolicy.effectiveMode(configured: config.echo, cancellerUnavailable: reason)
+        let changed = echoStatus.withLock { s -> Bool in
+            let changed = s.configured != config.echo || s.mode != mode || s.fallback != fallback
+            if changed { s = EchoStatus(configured: config.echo, mode: mode, fallback: fallback) }
+            return changed
+        }
+        if let fallback, changed {
+            logger.error("echo: cancel is unavailable, using the echo gate instead", metadata: ["reason": "\(fallback)"])
+        }
+        gate.withLock {
+            $0.mode = mode
+            $0.tail = config.echoTail
+        }
+        var settings = config
+        settings.echo = mode
+        let settingsChanged = echoSettings.withLock { s -> Bool in
+            defer { s = settings }
+            return s != settings
+        }
+        echoStreaming.store(mode == .cancel, ordering: .relaxed)
+        if settingsChanged { echoSerial.add(1, ordering: .relaxed) }
     }
 
     /// Streaming threads beat at most this often: often enough for any watchdog (a quarter of

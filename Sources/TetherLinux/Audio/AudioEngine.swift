@@ -39,6 +39,7 @@ public final class AudioEngine: Sendable {
         self.config = Mutex(config)
         self.capture = AudioCapture(config: config.capture, context: context, sink: onCapturedFrame)
         self.playback = AudioPlayback(config: config.playback, volume: config.volume, context: context)
+        context.applyEcho(config)
     }
 
     /// Start both threads (each opens its device, retrying until it can). Idempotent.
@@ -115,7 +116,7 @@ public final class AudioEngine: Sendable {
     public var volume: Int { playback.volume }
 
     /// Apply a reloaded configuration: devices are reopened only when their own settings
-    /// changed; echo mode, tail and prebuffer apply at once; the volume only if the
+    /// changed; echo mode, tail and prebuffer apply at once (the canceller starts afresh); the volume only if the
     /// configured value changed (a `volume` command since then stands otherwise).
     public func reconfigure(_ new: AudioConfig) {
         let old = config.withLock { c in
@@ -124,11 +125,10 @@ public final class AudioEngine: Sendable {
         }
         capture.reconfigure(new.capture)
         playback.reconfigure(new.playback)
-        if old.echo != new.echo || old.echoTail != new.echoTail {
-            context.gate.withLock {
-                $0.mode = new.echo
-                $0.tail = new.echoTail
-            }
+        if old.echo != new.echo || old.echoTail != new.echoTail || old.echoDelay != new.echoDelay
+            || old.noiseSuppression != new.noiseSuppression || old.capture.rate != new.capture.rate
+            || old.playback.device.rate != new.playback.device.rate {
+            context.applyEcho(new)
         }
         if old.volume != new.volume { playback.setVolume(new.volume) }
     }
@@ -136,7 +136,7 @@ public final class AudioEngine: Sendable {
     // MARK: - Status
 
     /// `{capture:{state,device,xruns,overruns,error?,...}, playback:{state,device,underruns,
-    /// xruns,error?,...}, muted, volume, echo}`.
+    /// xruns,error?,...}, muted, volume, echo {mode, erle_db, delay_ms, converged}}`.
     public func status() -> JSONObject {
         let c = capture.status.current
         let p = playback.status.current
@@ -155,7 +155,7 @@ public final class AudioEngine: Sendable {
             "playback": .object(playbackObject.merging(Self.details(p))),
             "muted": .bool(isMuted),
             "volume": JSONValue(volume),
-            "echo": .string(context.gate.withLock { $0.mode.rawValue }),
+            "echo": .object(context.echoStatus.withLock { $0.json }),
         ]
     }
 

@@ -189,6 +189,11 @@ final class AudioPlayback: Sendable {
         if channels != 1 { out.initialize(repeating: 0) }
         var ledger = PlayoutLedger(bufferFrames: pcm.bufferFrames)
         var running = false
+        // The device holds reply audio (running may also mean streaming silence: cancel mode).
+        var audible = false
+        // Cancel mode: every period written goes to the echo canceller's reference too.
+        var echoSerial = -1
+        var echoWriter: EchoReferenceWriter?
         let beatSpacing = context.beatSpacing.nanoseconds
         var lastBeat = MonoTime.zero
 
@@ -231,13 +236,21 @@ final class AudioPlayback: Sendable {
             // the next chunk instead of playing a gap (a real stall still underruns, later).
             let holdUntil = running ? deviceEnd - keep : now
             let deadline = holdUntil > now ? min(holdUntil, now + context.heartbeatInterval) : now + context.heartbeatInterval
+            let serial = context.echoSerial.load(ordering: .relaxed)
+            if serial != echoSerial {
+                echoSerial = serial
+                echoWriter = makeEchoWriter(pcm)
+            }
+            // Cancel mode keeps the device streaming silence between replies: the reference
+            // timeline stays continuous and the canceller's echo path stays learnt.
+            let streaming = echoWriter != nil && context.echoStreaming.load(ordering: .relaxed)
             let step = state.wait(until: deadline) { s -> Step? in
                 if let exit = s.exit(run: run, generation: generation) { return .exit(exit) }
                 if let request = s.bargeRequest {
                     s.bargeRequest = nil
                     return .bargeIn(request)
                 }
-                guard running || s.jitter.isReadyToPlay else { return nil }
+                guard running || s.jitter.isReadyToPlay || streaming else { return nil }
                 if running && s.jitter.wouldStarve && MonoClock.now() < holdUntil { return nil }
                 let period = s.jitter.pull(into: mono)
                 s.gain.apply(to: mono)
@@ -253,6 +266,8 @@ final class AudioPlayback: Sendable {
 
             case .bargeIn(let request):
                 let rewound = running ? pcm.discardAndStop() : 0
+                echoWriter?.rewound(rewound)
+                audible = false
                 let taken = ledger.rewind(rewound).first { $0.itemID == request.itemID }?.audioFrames ?? 0
                 let played = max(0, request.deliveredFrames - taken)
                 let playedMs = PCM16.milliseconds(frames: played, rate: pcm.rate)
@@ -272,6 +287,9 @@ final class AudioPlayback: Sendable {
                     running = true
                     deviceEnd = MonoClock.now()
                     finish(ledger.reset(), interrupted: nil, at: MonoClock.now())
+                }
+                if !audible && (chunk.audioFrames > 0 || !streaming) {
+                    audible = true
                     status.set(.playing)
                     state.withLock { $0.deviceRunning = true }
                 }
@@ -281,6 +299,7 @@ final class AudioPlayback: Sendable {
                 }
                 let result = pcm.writePeriod(from: UnsafeRawPointer(out.baseAddress!))
                 let now = MonoClock.now()
+                echoWriter?.wrote(UnsafeBufferPointer(mono), queued: pcm.delay(), at: now)
                 deviceEnd = max(deviceEnd, now) + periodTime
                 // Progress: the device took a period. (Stuck in the write, we do not get here.)
                 if now.nanoseconds - lastBeat.nanoseconds >= beatSpacing {
@@ -309,10 +328,22 @@ final class AudioPlayback: Sendable {
                         if ledger.activeItems.isEmpty { context.gate.withLock { $0.speakerStopped(at: now) } }
                     }
                 }
-                if mayStop && ledger.isDrained {
+                if mayStop && ledger.isDrained && streaming {
+                    // Only silence is left in the device: the reply is over; the device streams on.
+                    if audible {
+                        audible = false
+                        finish(ledger.reset(), interrupted: nil, at: now)
+                        status.set(.idle)
+                        state.withLock { s in
+                            s.deviceRunning = false
+                            s.jitter.deviceDrained()
+                        }
+                    }
+                } else if mayStop && ledger.isDrained {
                     // Only silence is left in the device: stop it until the next reply.
                     pcm.discardAndStop()
                     running = false
+                    audible = false
                     finish(ledger.reset(), interrupted: nil, at: now)
                     status.set(.idle)
                     state.withLock { s in
@@ -322,6 +353,14 @@ final class AudioPlayback: Sendable {
                 }
             }
         }
+    }
+
+    /// The echo reference's writer for the open device when `cancel` runs (nil otherwise).
+    private func makeEchoWriter(_ pcm: AlsaPCM) -> EchoReferenceWriter? {
+        let settings = context.echoSettings.withLock { $0 }
+        guard settings.echo == .cancel else { return nil }
+        return EchoReferenceWriter(reference: context.echoReference, playbackRate: pcm.rate, captureRate: settings.capture.rate,
+                                   periodFrames: pcm.periodFrames)
     }
 
     /// Items that were still audible when the device stopped are done now; the one barge-in

@@ -424,7 +424,7 @@ import TetherCore
         let openFrames = frames(allFrames, from: open.start, to: open.end)
         #expect(openFrames.count >= 20)
         #expect(openFrames.allSatisfy { !silent($0) && !$0.gated })
-        #expect(status.path("echo")?.stringValue == "none")
+        #expect(status.path("echo", "mode")?.stringValue == "none")
     }
 
     // MARK: - Volume
