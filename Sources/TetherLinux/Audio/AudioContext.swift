@@ -23,9 +23,6 @@ final class AudioContext: Sendable {
     /// rate); `echoSerial` is bumped on each change so the threads notice without a lock.
     let echoSettings: Mutex<AudioConfig>
     let echoSerial = Atomic<Int>(0)
-    /// `cancel` runs: the speaker's device keeps streaming (silence between replies), so the
-    /// reference timeline never stops.
-    let echoStreaming = Atomic<Bool>(false)
 
     init(events: EventBus, logger: Logger, health: HealthRegistry, heartbeatInterval: Duration, reopenBackoff: BackoffConfig, echo: EchoMode, echoTail: Duration) {
         self.events = events
@@ -73,7 +70,6 @@ final class AudioContext: Sendable {
             defer { s = settings }
             return s != settings
         }
-        echoStreaming.store(mode == .cancel, ordering: .relaxed)
         if settingsChanged { echoSerial.add(1, ordering: .relaxed) }
     }
 

@@ -243,7 +243,7 @@ final class AudioPlayback: Sendable {
             }
             // Cancel mode keeps the device streaming silence between replies: the reference
             // timeline stays continuous and the canceller's echo path stays learnt.
-            let streaming = echoWriter != nil && context.echoStreaming.load(ordering: .relaxed)
+            let streaming = echoWriter != nil
             let step = state.wait(until: deadline) { s -> Step? in
                 if let exit = s.exit(run: run, generation: generation) { return .exit(exit) }
                 if let request = s.bargeRequest {
@@ -328,21 +328,13 @@ final class AudioPlayback: Sendable {
                         if ledger.activeItems.isEmpty { context.gate.withLock { $0.speakerStopped(at: now) } }
                     }
                 }
-                if mayStop && ledger.isDrained && streaming {
-                    // Only silence is left in the device: the reply is over; the device streams on.
-                    if audible {
-                        audible = false
-                        finish(ledger.reset(), interrupted: nil, at: now)
-                        status.set(.idle)
-                        state.withLock { s in
-                            s.deviceRunning = false
-                            s.jitter.deviceDrained()
-                        }
+                if mayStop && ledger.isDrained && (audible || !streaming) {
+                    // Only silence is left in the device: the reply is over. The device stops
+                    // until the next reply, or streams on in cancel mode.
+                    if !streaming {
+                        pcm.discardAndStop()
+                        running = false
                     }
-                } else if mayStop && ledger.isDrained {
-                    // Only silence is left in the device: stop it until the next reply.
-                    pcm.discardAndStop()
-                    running = false
                     audible = false
                     finish(ledger.reset(), interrupted: nil, at: now)
                     status.set(.idle)
