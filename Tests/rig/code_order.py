@@ -37,7 +37,8 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "system"))
 
 from alsa_rig import Format, Rig, make_speech  # noqa: E402
-from conftest import API_KEY, BIN, Daemon, wait_until  # noqa: E402
+from bench import daemon  # noqa: E402
+from conftest import API_KEY, BIN, wait_until  # noqa: E402
 from mock import Mock  # noqa: E402
 
 SECONDS = float(os.environ.get("ORDER_SECONDS", "20"))
@@ -51,9 +52,8 @@ def profile(tetherd, protocol, out):
         rig = Rig(f"{tmp}/rig", capture=fmt, playback=fmt)
         rig.start(capture_pcm=make_speech("Robots like to talk while they listen.", 24000) * 40, lead_ms=0)
         path = "/pcm" if protocol == "pcm-stream" else "/v1/realtime?model=order"
-        d = Daemon(f"{tmp}/d", {"upstream": {"url": mock.url(path), "protocol": protocol},
-                                "audio": {"capture": {"device": "tether_capture"}, "playback": {"device": "tether_playback"}},
-                                "log": {"level": "info"}}, env=rig.env)
+        d = daemon(f"{tmp}/d", mock.url(path), protocol, rig)  # the benchmark's configuration
+        # Started here rather than by Daemon.start: under valgrind, and from the stripped copy.
         d.stderr_file = open(d.stderr_path, "wb")
         d.proc = subprocess.Popen(["valgrind", "--tool=callgrind", "--dump-instr=yes", f"--callgrind-out-file={out}",
                                    str(tetherd), "--config", str(d.config_path)],
