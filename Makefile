@@ -36,10 +36,8 @@ RELEASE    := -c release --static-swift-stdlib -Xswiftc -Xfrontend -Xswiftc -dis
 # Build: the system libraries tether binds (ALSA, libsystemd, libyaml; libcurl's header for the
 # library it loads on first use), and pkg-config to find them.
 APT_BUILD := pkg-config libasound2-dev libsystemd-dev libcurl4-openssl-dev libyaml-dev
-# Tests and demo: speech clips, the netns rig, nft blackholes, systemd-analyze, a Python venv;
-# libspeexdsp1, the echo canceller tetherd loads on first use (echo: cancel; its prototypes are
-# declared in Sources/CSpeexDSP, so the build needs no -dev package).
-APT_TEST  := sox espeak-ng iproute2 nftables systemd python3 python3-venv openssl libspeexdsp1
+# Tests and demo: speech clips, the netns rig, nft blackholes, systemd-analyze, a Python venv.
+APT_TEST  := sox espeak-ng iproute2 nftables systemd python3 python3-venv openssl
 # Benchmarks: arecord and aplay measure what full-duplex audio alone costs on the machine.
 APT_BENCH := alsa-utils
 # The profile behind packaging/tetherd.order (make code-order).

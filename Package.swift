@@ -32,9 +32,16 @@ let package = Package(
         // libcurl is loaded with dlopen on first use (see Sources/CCurl/include/tether_curl.h),
         // so this is a C target over its header (libcurl4-openssl-dev), not a link dependency.
         .target(name: "CCurl", path: "Sources/CCurl"),
-        // libspeexdsp (echo: cancel) is loaded with dlopen on first use the same way, and its
-        // few prototypes are declared in the shim: no build or run-time dependency.
-        .target(name: "CSpeexDSP", path: "Sources/CSpeexDSP"),
+        // speexdsp (echo: cancel), vendored and compiled in rather than loaded from Debian's
+        // libspeexdsp1: clang vectorises its filter and FFT loops (Debian's gcc -O2 build does
+        // not), and the canceller costs about 40% less CPU than the same code from the package
+        // (docs/BENCHMARKS.md, "Echo cancellation"); and a robot needs no extra package for it.
+        // -O2 in debug builds too, so the tests' canceller runs at the robot's speed. Floating
+        // point, speexdsp's own FFT (smallft); only the canceller, preprocessor and resampler.
+        // EXPORT is what its configure would define (nothing: tetherd exports none).
+        .target(name: "CSpeexDSP", path: "Sources/CSpeexDSP",
+                cSettings: [.define("FLOATING_POINT"), .define("USE_SMALLFT"), .define("EXPORT", to: ""),
+                            .unsafeFlags(["-O2", "-w"])]),
         .target(
             name: "TetherCore",
             dependencies: [

@@ -33,7 +33,6 @@ enum StatusReport {
                 line += ", ERLE \(text(echo["erle_db"])) dB, delay \(text(echo["delay_ms"])) ms"
                 line += echo["converged"]?.boolValue == true ? ", converged" : ", converging"
             }
-            if let why = echo["fallback"], !why.isNull { line += " (\(text(echo["configured"])) unavailable: \(text(why)))" }
             lines.append(line)
         }
         if let conversation = status["conversation"] {

@@ -309,25 +309,6 @@ def test_with_the_speaker_idle_the_microphone_arrives_byte_identical(daemon_fact
     assert mix[at:at + len(body)] == body[: len(mix) - at], "the idle microphone was altered"
 
 
-def test_without_libspeexdsp_cancel_falls_back_to_the_gate_and_says_so(daemon_factory, echo_rig, mock_factory, tmp_path):
-    mock = mock_factory("--no-echo")
-    rig = echo_rig(delay_ms=40, gain_db=-6, rt60_ms=0)
-    d = echo_daemon(daemon_factory, rig, mock, env={"TETHER_SPEEXDSP_LIBRARY": str(tmp_path / "libspeexdsp-missing.so.1")}).start()
-    d.wait_state("live")
-    echo = d.status()["audio"]["echo"]
-    assert echo["mode"] == "gate" and echo["configured"] == "cancel", echo
-    assert "libspeexdsp" in echo["fallback"], echo
-    # The gate works as ever: the robot's reply does not reach the brain.
-    reply = reply_of(2)
-    say(mock, reply)
-    assert rig.wait_played(len(reply), timeout=10)
-    rig.wait_fed(rig.now_s() + 0.5, timeout=5)
-    mic = np.frombuffer(uplink(mock), "<i2").astype(np.float64)
-    assert energy_dbfs(mic[-int(2.5 * RATE):]) < -60, "the gate let the robot's voice through"
-    lines = [line for line in d.output().splitlines() if "echo: cancel is unavailable" in line]
-    assert len(lines) == 1, lines
-
-
 def test_noise_suppression_works_on_the_idle_microphone(daemon_factory, echo_rig, mock_factory):
     mock = mock_factory("--no-echo")
     rig = echo_rig(delay_ms=40, gain_db=0, rt60_ms=200, noise_dbfs=-50, noise="white")

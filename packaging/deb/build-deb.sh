@@ -147,7 +147,7 @@ Architecture: $arch
 Maintainer: $maintainer
 Installed-Size: $installed_size
 Depends: $depends
-Recommends: ca-certificates, libcurl4 (>= 7.83.0), libspeexdsp1
+Recommends: ca-certificates, libcurl4 (>= 7.83.0)
 Section: sound
 Priority: optional
 Description: realtime voice link for headless robots

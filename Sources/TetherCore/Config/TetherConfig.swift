@@ -94,7 +94,7 @@ public struct BufferConfig: Sendable, Equatable {
 }
 
 /// How tetherd keeps the robot from hearing itself (README "Echo"): `cancel` subtracts what
-/// the speaker played from the microphone (libspeexdsp, loaded on first use); `gate` silences
+/// the speaker played from the microphone (speexdsp, compiled in); `gate` silences
 /// the microphone while the speaker plays (no barge-in by voice); `none` for boards with
 /// hardware echo cancellation or headphones.
 public enum EchoMode: String, Sendable, Equatable, CaseIterable {

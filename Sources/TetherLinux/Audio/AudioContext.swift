@@ -32,40 +32,25 @@ final class AudioContext: Sendable {
         self.reopenBackoff = reopenBackoff
         self.levels = AudioLevels(events: events)
         self.gate = Mutex(EchoGate(mode: echo, tail: echoTail))
-        self.echoStatus = Mutex(EchoStatus(configured: echo, mode: echo))
+        self.echoStatus = Mutex(EchoStatus(mode: echo))
         var settings = AudioConfig()
         settings.echo = echo
         settings.echoTail = echoTail
         self.echoSettings = Mutex(settings)
     }
 
-    /// Put the echo settings of `config` in force: `cancel` when libspeexdsp loads and the
-    /// speaker's rate can be brought to the microphone's, else the gate (logged once per
-    /// change, shown in `status.audio.echo`).
+    /// Put the echo settings of `config` in force (the canceller is compiled in, and its
+    /// resampler takes any two rates the configuration allows, so every mode can run).
     func applyEcho(_ config: AudioConfig) {
-        var reason: String?
-        if config.echo == .cancel {
-            reason = SpeexEchoCanceller.loadError
-            if reason == nil, config.capture.rate != config.playback.device.rate,
-               SpeexResampler(from: config.playback.device.rate, to: config.capture.rate) == nil {
-                reason = "cannot convert the speaker's \(config.playback.device.rate) Hz to the microphone's \(config.capture.rate) Hz"
-            }
-        }
-        let (mode, fallback) = EchoCancelPolicy.effectiveMode(configured: config.echo, cancellerUnavailable: reason)
-        let changed = echoStatus.withLock { s -> Bool in
-            let changed = s.configured != config.echo || s.mode != mode || s.fallback != fallback
-            if changed { s = EchoStatus(configured: config.echo, mode: mode, fallback: fallback) }
-            return changed
-        }
-        if let fallback, changed {
-            logger.error("echo: cancel is unavailable, using the echo gate instead", metadata: ["reason": "\(fallback)"])
+        let mode = config.echo
+        echoStatus.withLock { s in
+            if s.mode != mode { s = EchoStatus(mode: mode) }
         }
         gate.withLock {
             $0.mode = mode
             $0.tail = config.echoTail
         }
-        var settings = config
-        settings.echo = mode
+        let settings = config
         let settingsChanged = echoSettings.withLock { s -> Bool in
             defer { s = settings }
             return s != settings

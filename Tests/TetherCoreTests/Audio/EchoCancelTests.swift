@@ -172,13 +172,6 @@ import Testing
 @Suite struct EchoCancelPolicyTests {
     let policy = EchoCancelPolicy(rate: 24000, tail: .milliseconds(200), noiseSuppression: .off)
 
-    @Test func fallsBackToTheGateOnlyWhenCancelCannotRun() {
-        #expect(EchoCancelPolicy.effectiveMode(configured: .cancel, cancellerUnavailable: nil) == (.cancel, nil))
-        let (mode, why) = EchoCancelPolicy.effectiveMode(configured: .cancel, cancellerUnavailable: "no libspeexdsp")
-        #expect(mode == .gate && why == "no libspeexdsp")
-        #expect(EchoCancelPolicy.effectiveMode(configured: .none, cancellerUnavailable: "x") == (.none, nil))
-    }
-
     @Test func passesTheMicrophoneThroughWhileTheSpeakerCannotBeHeard() {
         #expect(policy.step(speakerAudible: false) == .passThrough)
         #expect(policy.step(speakerAudible: true) == .cancel)

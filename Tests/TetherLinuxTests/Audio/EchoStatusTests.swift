@@ -5,7 +5,7 @@ import TetherCore
 /// `status.audio.echo` as robot processes and `tetherctl status` read it.
 @Suite struct EchoStatusTests {
     @Test func cancelShowsWhatTheCancellerSees() {
-        var status = EchoStatus(configured: .cancel, mode: .cancel)
+        var status = EchoStatus(mode: .cancel)
         #expect(status.json == ["mode": "cancel", "erle_db": 0, "delay_ms": nil, "converged": false])
         status.erleDB = 31.449
         status.delayMs = 220
@@ -13,9 +13,8 @@ import TetherCore
         #expect(status.json == ["mode": "cancel", "erle_db": 31.4, "delay_ms": 220, "converged": true])
     }
 
-    @Test func aFallbackSaysWhatWasAskedForAndWhy() {
-        let status = EchoStatus(configured: .cancel, mode: .gate, fallback: "cannot load libspeexdsp")
-        #expect(status.json == ["mode": "gate", "configured": "cancel", "fallback": "cannot load libspeexdsp"])
-        #expect(EchoStatus(configured: .none, mode: .none).json == ["mode": "none"])
+    @Test func theOtherModesAreJustTheirName() {
+        #expect(EchoStatus(mode: .gate).json == ["mode": "gate"])
+        #expect(EchoStatus(mode: .none).json == ["mode": "none"])
     }
 }

@@ -1,7 +1,5 @@
 /// The echo canceller's decisions, apart from the arithmetic (speexdsp's) and the I/O:
 ///
-/// - **What runs.** `cancel` needs libspeexdsp and a way to bring the speaker's rate to the
-///   microphone's; without either tetherd runs the gate instead (`effectiveMode`), and says so.
 /// - **When it runs** (`step`): only while the microphone may hear the speaker, i.e. while some
 ///   reference sample that is not silence lies in the stretch the current period can have heard
 ///   (the search range of the delay estimator plus the filter's tail). Otherwise the microphone
@@ -43,12 +41,6 @@ public struct EchoCancelPolicy: Sendable, Equatable {
         slackFrames = PCM16.frames(slack, rate: rate)
         marginFrames = PCM16.frames(margin, rate: rate)
         self.noiseSuppression = noiseSuppression
-    }
-
-    /// The mode that runs: the configured one, or `gate` when `cancel` cannot (with the reason).
-    public static func effectiveMode(configured: EchoMode, cancellerUnavailable reason: String?) -> (mode: EchoMode, fallback: String?) {
-        guard configured == .cancel, let reason else { return (configured, nil) }
-        return (.gate, reason)
     }
 
     /// The earliest reference position a period starting at capture `position` may have heard,

@@ -10,8 +10,7 @@ import TetherCore
 /// its denoiser on, so the denoiser always is, with a noise floor of 0 dB (no noise
 /// suppression) unless `noise_suppression` asks for more.
 ///
-/// libspeexdsp is loaded on first use (Sources/CSpeexDSP): `make` throws the loader's reason
-/// when it is missing, and the caller falls back to the gate.
+/// speexdsp is compiled into tetherd (Sources/CSpeexDSP, Package.swift says why).
 final class SpeexEchoCanceller {
     struct Unavailable: Error, CustomStringConvertible {
         var description: String
@@ -25,19 +24,12 @@ final class SpeexEchoCanceller {
     private let scratch: UnsafeMutableBufferPointer<Int16>
     private let silence: UnsafeMutableBufferPointer<Int16>
 
-    /// Why libspeexdsp cannot be used (nil: it can). Loads it the first time.
-    static var loadError: String? {
-        guard let error = tether_speexdsp_load() else { return nil }
-        return String(cString: error)
-    }
-
     init(frameSize: Int, filterLength: Int, rate: Int, noiseSuppression: NoiseSuppression) throws(Unavailable) {
-        if let error = Self.loadError { throw Unavailable(description: error) }
-        guard let echo = tether_speex_echo_state_init(Int32(frameSize), Int32(filterLength)) else {
+        guard let echo = speex_echo_state_init(Int32(frameSize), Int32(filterLength)) else {
             throw Unavailable(description: "speex_echo_state_init(\(frameSize), \(filterLength)) failed")
         }
-        guard let preprocess = tether_speex_preprocess_state_init(Int32(frameSize), Int32(rate)) else {
-            tether_speex_echo_state_destroy(echo)
+        guard let preprocess = speex_preprocess_state_init(Int32(frameSize), Int32(rate)) else {
+            speex_echo_state_destroy(echo)
             throw Unavailable(description: "speex_preprocess_state_init(\(frameSize), \(rate)) failed")
         }
         self.echo = echo
@@ -49,24 +41,24 @@ final class SpeexEchoCanceller {
         scratch.initialize(repeating: 0)
         silence = .allocate(capacity: frameSize)
         silence.initialize(repeating: 0)
-        _ = tether_speex_echo_ctl_int(echo, TETHER_SPEEX_ECHO_SET_SAMPLING_RATE, Int32(rate))
-        _ = tether_speex_preprocess_set_echo_state(preprocess, echo)
+        echoControl(SPEEX_ECHO_SET_SAMPLING_RATE, Int32(rate))
+        _ = speex_preprocess_ctl(preprocess, SPEEX_PREPROCESS_SET_ECHO_STATE, UnsafeMutableRawPointer(echo))
         // The denoiser carries the residual echo suppression; noise itself is left alone (0 dB)
         // unless asked for.
-        _ = tether_speex_preprocess_ctl_int(preprocess, TETHER_SPEEX_PREPROCESS_SET_DENOISE, 1)
-        _ = tether_speex_preprocess_ctl_int(preprocess, TETHER_SPEEX_PREPROCESS_SET_NOISE_SUPPRESS, Int32(noiseSuppression.suppressDB ?? 0))
+        preprocessControl(SPEEX_PREPROCESS_SET_DENOISE, 1)
+        preprocessControl(SPEEX_PREPROCESS_SET_NOISE_SUPPRESS, Int32(noiseSuppression.suppressDB ?? 0))
         // The residual echo limiter: up to 55 dB where only the robot is heard (speexdsp's 40
         // let a 0 dB echo's first frames after a pause reach a brain's -45 dBFS VAD), 15 dB
         // while the person talks over it (speexdsp's default: the near end keeps its level).
-        _ = tether_speex_preprocess_ctl_int(preprocess, TETHER_SPEEX_PREPROCESS_SET_ECHO_SUPPRESS, -55)
-        _ = tether_speex_preprocess_ctl_int(preprocess, TETHER_SPEEX_PREPROCESS_SET_ECHO_SUPPRESS_ACTIVE, -15)
+        preprocessControl(SPEEX_PREPROCESS_SET_ECHO_SUPPRESS, -55)
+        preprocessControl(SPEEX_PREPROCESS_SET_ECHO_SUPPRESS_ACTIVE, -15)
     }
 
     deinit {
         scratch.deallocate()
         silence.deallocate()
-        tether_speex_preprocess_state_destroy(preprocess)
-        tether_speex_echo_state_destroy(echo)
+        speex_preprocess_state_destroy(preprocess)
+        speex_echo_state_destroy(echo)
     }
 
     /// Cancel the echo of `reference` (what the speaker played, aligned) from `mic` into `out`
@@ -74,13 +66,13 @@ final class SpeexEchoCanceller {
     /// `suppressResidual`, `out` holds the previous call's frame (the preprocessor's delay).
     func cancel(mic: UnsafeBufferPointer<Int16>, reference: UnsafeBufferPointer<Int16>, into out: UnsafeMutableBufferPointer<Int16>,
                 suppressResidual: Bool = true) {
-        tether_speex_echo_cancellation(echo, mic.baseAddress, reference.baseAddress, out.baseAddress)
-        if suppressResidual { _ = tether_speex_preprocess_run(preprocess, out.baseAddress) }
+        speex_echo_cancellation(echo, mic.baseAddress, reference.baseAddress, out.baseAddress)
+        if suppressResidual { _ = speex_preprocess_run(preprocess, out.baseAddress) }
     }
 
     /// Noise suppression alone, in place (the speaker is silent); one frame late, as above.
     func denoise(_ samples: UnsafeMutableBufferPointer<Int16>) {
-        _ = tether_speex_preprocess_run(preprocess, samples.baseAddress)
+        _ = speex_preprocess_run(preprocess, samples.baseAddress)
     }
 
     /// Give the preprocessor `frame` as its previous one (its output is dropped): after a
@@ -88,7 +80,7 @@ final class SpeexEchoCanceller {
     /// frame from before.
     func prime(with frame: UnsafeBufferPointer<Int16>) {
         _ = scratch.update(fromContentsOf: frame)
-        _ = tether_speex_preprocess_run(preprocess, scratch.baseAddress)
+        _ = speex_preprocess_run(preprocess, scratch.baseAddress)
     }
 
     /// Clear the filter's history of the speaker (what it played before a pause) without
@@ -97,12 +89,23 @@ final class SpeexEchoCanceller {
     /// end from the next one's start.
     func clearHistory() {
         for _ in 0...(filterLength / frameSize) {
-            tether_speex_echo_cancellation(echo, silence.baseAddress, silence.baseAddress, scratch.baseAddress)
+            speex_echo_cancellation(echo, silence.baseAddress, silence.baseAddress, scratch.baseAddress)
         }
+    }
+
+    /// speexdsp's ctl calls take the value by pointer.
+    private func echoControl(_ request: Int32, _ value: Int32) {
+        var value = value
+        _ = speex_echo_ctl(echo, request, &value)
+    }
+
+    private func preprocessControl(_ request: Int32, _ value: Int32) {
+        var value = value
+        _ = speex_preprocess_ctl(preprocess, request, &value)
     }
 
     /// Forget the learnt echo path.
     func reset() {
-        tether_speex_echo_state_reset(echo)
+        speex_echo_state_reset(echo)
     }
 }

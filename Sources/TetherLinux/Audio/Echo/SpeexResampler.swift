@@ -7,17 +7,17 @@ final class SpeexResampler {
     let outputRate: Int
     private let state: OpaquePointer
 
+    /// nil only for rates speexdsp refuses (zero), which the configuration does not allow.
     init?(from inputRate: Int, to outputRate: Int) {
-        guard tether_speexdsp_load() == nil else { return nil }
         var err: Int32 = 0
-        guard let state = tether_speex_resampler_init(1, UInt32(inputRate), UInt32(outputRate), TETHER_SPEEX_RESAMPLER_QUALITY_VOIP, &err),
+        guard let state = speex_resampler_init(1, UInt32(inputRate), UInt32(outputRate), SPEEX_RESAMPLER_QUALITY_VOIP, &err),
               err == 0 else { return nil }
         self.state = state
         self.inputRate = inputRate
         self.outputRate = outputRate
     }
 
-    deinit { tether_speex_resampler_destroy(state) }
+    deinit { speex_resampler_destroy(state) }
 
     /// Converts all of `input`; returns how many samples were written to `output` (which must
     /// hold `input.count * outputRate / inputRate + 2`).
@@ -27,7 +27,7 @@ final class SpeexResampler {
         while consumed < input.count && produced < output.count {
             var inLen = UInt32(input.count - consumed)
             var outLen = UInt32(output.count - produced)
-            _ = tether_speex_resampler_process(state, input.baseAddress! + consumed, &inLen, output.baseAddress! + produced, &outLen)
+            _ = speex_resampler_process_int(state, 0, input.baseAddress! + consumed, &inLen, output.baseAddress! + produced, &outLen)
             if inLen == 0 && outLen == 0 { break }
             consumed += Int(inLen)
             produced += Int(outLen)
