@@ -26,9 +26,12 @@ DEMO_SECONDS ?= 30
 # identical functions. The functions that run are laid out together, in packaging/tetherd.order
 # (`make code-order` writes it from a profile): the kernel maps code 64 KiB around every page
 # touched, so scattered among those that never run they kept 2.8 MB more of the binary resident.
+# The Swift runtime's C++ library is linked in from libstdc++.a (packaging/static-c++ says how):
+# mapping libstdc++.so.6 kept about 1 MB of it resident, of which tetherd uses little.
 LEAN       := -Xswiftc -Xfrontend -Xswiftc -function-sections -Xcc -ffunction-sections -Xcc -fdata-sections \
               -Xswiftc -use-ld=lld -Xlinker --no-export-dynamic -Xlinker -z -Xlinker pack-relative-relocs -Xlinker --icf=all \
-              -Xlinker --symbol-ordering-file=$(CURDIR)/packaging/tetherd.order -Xlinker --no-warn-symbol-ordering
+              -Xlinker --symbol-ordering-file=$(CURDIR)/packaging/tetherd.order -Xlinker --no-warn-symbol-ordering \
+              -Xswiftc -L$(CURDIR)/packaging/static-c++
 # TARGET_FLAGS: for a cross build, e.g. --swift-sdk aarch64-unknown-linux-gnu (README).
 TARGET_FLAGS ?=
 RELEASE    := -c release --static-swift-stdlib -Xswiftc -Xfrontend -Xswiftc -disable-implicit-string-processing-module-import $(LEAN) $(TARGET_FLAGS)

@@ -95,6 +95,16 @@ def test_tetherd_loads_only_the_libraries_it_needs():
     assert "libyaml-0.so.2" in libraries and "libasound.so.2" in libraries and "libsystemd.so.0" in libraries
 
 
+@pytest.mark.parametrize("name", ["tetherd", "tetherctl"])
+def test_the_release_binaries_link_the_cpp_runtime_in(name):
+    """The Swift runtime's C++ library comes from libstdc++.a in the release link (Makefile
+    LEAN, packaging/static-c++): mapping libstdc++.so.6 cost about 1 MB resident."""
+    binary = build_dir() / name
+    if binary.parent.name != "release":
+        pytest.skip("only the release link (the Swift runtime linked in) does this")
+    assert "libstdc++.so.6" not in ldd(binary), sorted(ldd(binary))
+
+
 def test_the_release_link_lays_out_the_functions_that_run_first():
     """packaging/tetherd.order (make code-order) lists the functions that run, busiest first;
     the release link puts them at the start of .text, together (Makefile LEAN). Names drift as
