@@ -13,21 +13,12 @@
 set -euo pipefail
 
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-[ $# -eq 1 ] || die "usage: packaging/dist.sh OUTDIR"
-mkdir -p "$1"
-outdir=$(cd "$1" && pwd)
-top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$top"
-export LC_ALL=C.UTF-8 TZ=UTC
-umask 022
+begin_packing "packaging/dist.sh OUTDIR" "$@"
 
-bindir=${TETHER_BIN_DIR:-.build/release}
-require_static_binaries "$bindir"
 # A cross-built binary cannot tell its version here: TETHER_VERSION and TETHER_ARCH say it.
 version=${TETHER_VERSION:-$("$bindir/tetherctl" --version)}
 arch=${TETHER_ARCH:-$(uname -m)}
 name=tether-$version-$arch
-export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct)}
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -13,25 +13,13 @@ set -euo pipefail
 
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
-[ $# -eq 1 ] || die "usage: packaging/deb/build-deb.sh OUTDIR"
-mkdir -p "$1"
-outdir=$(cd "$1" && pwd)
-
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-top=$(cd "$here/../.." && pwd)
-cd "$top"
-
-export LC_ALL=C.UTF-8 TZ=UTC
-umask 022
-
-bindir=${TETHER_BIN_DIR:-.build/release}
 for tool in git dpkg-shlibdeps dpkg-deb strip readelf gzip; do
     command -v "$tool" >/dev/null || die "$tool is missing (apt-get install dpkg-dev binutils gzip git)"
 done
-require_static_binaries "$bindir"
+begin_packing "packaging/deb/build-deb.sh OUTDIR" "$@"
 
-# Version and dates, all from the newest commit.
-export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct)}
+# Version and dates, all from the newest commit (SOURCE_DATE_EPOCH too).
 commit_day=$(git log -1 --format=%cs)               # YYYY-MM-DD: the man pages' date
 commit_hash=$(git rev-parse --short=7 HEAD)
 first_year=$(git log --reverse --format=%cd --date=format:%Y | sed -n 1p)
