@@ -53,13 +53,10 @@ def profile(tetherd, protocol, out):
         rig.start(capture_pcm=make_speech("Robots like to talk while they listen.", 24000) * 40, lead_ms=0)
         path = "/pcm" if protocol == "pcm-stream" else "/v1/realtime?model=order"
         d = daemon(f"{tmp}/d", mock.url(path), protocol, rig)  # the benchmark's configuration
-        # Started here rather than by Daemon.start: under valgrind, and from the stripped copy.
-        d.stderr_file = open(d.stderr_path, "wb")
-        d.proc = subprocess.Popen(["valgrind", "--tool=callgrind", "--dump-instr=yes", f"--callgrind-out-file={out}",
-                                   str(tetherd), "--config", str(d.config_path)],
-                                  env=d.env, stdout=d.stderr_file, stderr=subprocess.STDOUT)
+        # The stripped copy, under callgrind (slow to start).
+        d.start(wrapper=["valgrind", "--tool=callgrind", "--dump-instr=yes", f"--callgrind-out-file={out}"],
+                binary=tetherd, ready_timeout=120)
         try:
-            wait_until(lambda: d.socket_path.exists() or d.proc.poll() is not None, 120, what="control socket")
             wait_until(lambda: d.status()["state"] == "live", 60, interval=0.2, what="live")
             started = time.monotonic()
             dropped = False

@@ -190,18 +190,20 @@ class Daemon:
     def write_config(self, config=None):
         self.config_path.write_text(json.dumps(config if config is not None else self.config, indent=1))
 
-    def start(self, wait_ready=True):
+    def start(self, wait_ready=True, wrapper=(), binary=None, ready_timeout=20):
+        """Runs tetherd (`binary`, default the one under test), under `wrapper` (e.g. valgrind)
+        if given, inside the namespace and as the user this daemon was made for."""
         self.stderr_file = open(self.stderr_path, "wb")
         prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
         if self.user:
             prefix += as_user(self.user)
-        self.proc = subprocess.Popen([*prefix, str(BIN / "tetherd"), "--config", str(self.config_path), *self.args],
-                                     env=self.env, stdout=self.stderr_file, stderr=subprocess.STDOUT)
+        command = [*prefix, *wrapper, str(binary or BIN / "tetherd"), "--config", str(self.config_path), *self.args]
+        self.proc = subprocess.Popen(command, env=self.env, stdout=self.stderr_file, stderr=subprocess.STDOUT)
         if wait_ready:
-            wait_until(lambda: self.socket_path.exists() or self.proc.poll() is not None, 20, what="control socket")
+            wait_until(lambda: self.socket_path.exists() or self.proc.poll() is not None, ready_timeout, what="control socket")
             assert self.proc.poll() is None, f"tetherd exited early: {self.output()}"
             if self.notify:
-                self.notify.wait_for("READY=1", timeout=10)
+                self.notify.wait_for("READY=1", timeout=ready_timeout)
         return self
 
     @property
