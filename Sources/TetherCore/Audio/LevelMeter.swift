@@ -16,12 +16,7 @@ public struct LevelMeter: Sendable, Equatable {
 
     public mutating func add(_ samples: UnsafeBufferPointer<Int16>) {
         // Integer squares summed per period: exact, and cheap enough for every period.
-        var sum: Int64 = 0
-        for s in samples {
-            let v = Int64(s)
-            sum += v * v
-        }
-        sumOfSquares += Double(sum)
+        sumOfSquares += Double(PCM16.sumOfSquares(samples))
         count += samples.count
     }
 

@@ -2,6 +2,20 @@
 /// samples the audio code works on. Conversions go through `littleEndian` so they are exact
 /// on any host (a no-op on the little-endian boards tether runs on).
 public enum PCM16 {
+    /// The sum of the samples' squares, exact. Integer arithmetic that cannot overflow for
+    /// any buffer under 2^33 samples (each square is at most 2^30), written with wrapping
+    /// operators so the compiler may sum in vector registers: the echo canceller's delay
+    /// estimator runs this over 50,000 reference samples ten times a second.
+    @inlinable
+    public static func sumOfSquares(_ samples: UnsafeBufferPointer<Int16>) -> Int64 {
+        var sum: Int64 = 0
+        for s in samples {
+            let v = Int32(s)
+            sum &+= Int64(v &* v)
+        }
+        return sum
+    }
+
     /// Samples of a byte buffer; a trailing odd byte is ignored (callers that stream keep it).
     public static func samples(fromLittleEndian bytes: some Collection<UInt8>) -> [Int16] {
         let count = bytes.count / 2

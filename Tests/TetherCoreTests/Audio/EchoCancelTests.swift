@@ -93,6 +93,20 @@ import Testing
 }
 
 @Suite struct EchoDelayEstimatorTests {
+    @Test func theLaneWiseDotProductIsTheDotProduct() {
+        // Counts around the eight lanes, so the tail loop is covered too; integers, so every
+        // partial sum is exact in Float and the order of additions cannot matter.
+        for count in [1, 7, 8, 9, 16, 300, 301] {
+            let a = (0..<count).map { Float($0 % 13) - 6 }
+            let b = (0..<count).map { Float($0 % 7) - 3 }
+            let expected = zip(a, b).reduce(Float(0)) { $0 + $1.0 * $1.1 }
+            let got = a.withUnsafeBufferPointer { pa in
+                b.withUnsafeBufferPointer { pb in EchoDelayEstimator.dot(pa.baseAddress!, pb.baseAddress!, count: count) }
+            }
+            #expect(got == expected, "count \(count)")
+        }
+    }
+
     /// A bursty far-end signal (on/off noise), and a microphone hearing it `delayBlocks` late.
     private func signal(_ n: Int, seed: UInt64) -> [Int16] {
         var rng = SplitMix64(seed: seed)

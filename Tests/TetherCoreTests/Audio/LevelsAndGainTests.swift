@@ -5,6 +5,19 @@ private func level(_ samples: [Int16]) -> Double {
     samples.withUnsafeBufferPointer { LevelMeter.dbfs($0) }
 }
 
+@Suite struct SumOfSquaresTests {
+    @Test func isExactAtFullScale() {
+        // 100,000 samples of -32768: 100,000 * 2^30, beyond Float's and Int32's exact range.
+        let loud = [Int16](repeating: .min, count: 100_000)
+        let full: Int64 = 100_000 * 1_073_741_824
+        #expect(loud.withUnsafeBufferPointer(PCM16.sumOfSquares) == full)
+        let mixed: [Int16] = [3, -4, 0, .max, 1]
+        let expected: Int64 = 9 + 16 + 0 + 1_073_676_289 + 1  // 32767^2
+        #expect(mixed.withUnsafeBufferPointer(PCM16.sumOfSquares) == expected)
+        #expect([Int16]().withUnsafeBufferPointer(PCM16.sumOfSquares) == 0)
+    }
+}
+
 @Suite struct LevelMeterTests {
     @Test func referenceLevels() {
         #expect(level([Int16](repeating: 0, count: 480)) == LevelMeter.floor)

@@ -122,8 +122,7 @@ public struct EchoDelayEstimator: Sendable {
             let base = maxLag - l
             let refVar = Float(sumSq - sum * sum / Double(window))
             if refVar > 1e-3 * Float(window) {
-                var dot: Float = 0
-                for i in 0..<window { dot += ref[base + i] * scratch[i] }
+                let dot = Self.dot(ref.baseAddress! + base, scratch.baseAddress!, count: window)
                 let c = dot / (refVar * micVar).squareRoot()
                 if c > best {
                     best = c
@@ -158,6 +157,27 @@ public struct EchoDelayEstimator: Sendable {
         micBlocks = 0
         partial = 0
         partialCount = 0
+    }
+
+    /// The dot product of `count` floats, in eight lanes: a plain `+=` loop is one long chain
+    /// of dependent additions the compiler may not reorder (float addition is not
+    /// associative), and this runs for every lag of every estimate (about 65,000
+    /// multiply-adds ten times a second; measured in docs/BENCHMARKS.md, "Echo cancellation").
+    @inline(__always) static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
+        var lanes = SIMD8<Float>()
+        var i = 0
+        while i + 8 <= count {
+            let x = UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self)
+            let y = UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Float>.self)
+            lanes += x * y
+            i += 8
+        }
+        var sum = lanes.sum()
+        while i < count {
+            sum += a[i] * b[i]
+            i += 1
+        }
+        return sum
     }
 
     /// How far below its top a lag still counts as the peak (Pearson correlation).

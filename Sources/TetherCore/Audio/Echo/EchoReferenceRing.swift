@@ -126,22 +126,17 @@ public struct EchoReferenceRing: Sendable {
     public func blockPowers(from position: Int64, blockFrames: Int, into out: UnsafeMutableBufferPointer<Float>) {
         var block = 0
         var filled = 0
-        var sum: Float = 0
+        var sum: Int64 = 0
         let scale = 1 / Float(blockFrames)
         forEachRun(from: position, count: out.count * blockFrames) { run, stored in
             var k = 0
             while k < run {
                 let n = min(run - k, blockFrames - filled)
-                if let stored {
-                    for j in k..<(k + n) {
-                        let s = Float(stored[j])
-                        sum += s * s
-                    }
-                }
+                if let stored { sum += PCM16.sumOfSquares(UnsafeBufferPointer(rebasing: stored[k..<(k + n)])) }
                 k += n
                 filled += n
                 if filled == blockFrames {
-                    out[block] = sum * scale
+                    out[block] = Float(sum) * scale
                     block += 1
                     filled = 0
                     sum = 0

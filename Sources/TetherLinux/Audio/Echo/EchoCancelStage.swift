@@ -174,9 +174,7 @@ final class EchoCancelStage {
 
     /// Mean square.
     private static func power(_ samples: UnsafeBufferPointer<Int16>) -> Double {
-        var sum: Int64 = 0
-        for s in samples { sum += Int64(s) * Int64(s) }
-        return Double(sum) / Double(max(1, samples.count))
+        Double(PCM16.sumOfSquares(samples)) / Double(max(1, samples.count))
     }
 
     private func publish() {
