@@ -219,6 +219,23 @@ import Testing
         m.reset()
         #expect(m.periods == 0 && m.erleDB == 0)
     }
+
+    @Test func losesConvergenceWhenErleStaysBelowTheConvergedLevel() {
+        // The echo path moved before the filter's start between two replies: the filter cancels
+        // next to nothing and the residual suppressor keeps ERLE at 8 dB, above `lostDB`. Held
+        // for `hold`, that is lost convergence (the delay estimator may realign again); a dip
+        // shorter than that (a word's worth of the person talking over the robot) is not.
+        var m = EchoReturnLoss(period: .milliseconds(20), timeConstant: .milliseconds(20), hold: .milliseconds(100))
+        for _ in 0..<5 { m.record(inputPower: 1e9, outputPower: 1e6) }    // 30 dB
+        #expect(m.converged)
+        for _ in 0..<4 { m.record(inputPower: 1e9, outputPower: 1.6e8) }  // 8 dB
+        #expect(m.converged)
+        m.record(inputPower: 1e9, outputPower: 1e6)
+        for _ in 0..<4 { m.record(inputPower: 1e9, outputPower: 1.6e8) }
+        #expect(m.converged, "the dips were not consecutive")
+        m.record(inputPower: 1e9, outputPower: 1.6e8)
+        #expect(!m.converged)
+    }
 }
 
 @Suite struct EchoCancelPolicyTests {
