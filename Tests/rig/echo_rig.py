@@ -239,6 +239,9 @@ class EchoPath:
         self.log_path = log_path
         self.played_bytes = 0
         self.played_progress = threading.Condition()
+        # The played byte offset of the first sample that is not 0 in each chunk that has one, in
+        # order (`first_sound_after`).
+        self._sounds = []
         self.blocks = 0
         self.late_frames = 0
         self.overflow_frames = 0
@@ -274,9 +277,20 @@ class EchoPath:
         with self._cond:
             self._queue.append((emitted_ns, time.monotonic_ns(), bytes(data)))
             self._cond.notify()
+        samples = np.frombuffer(data, dtype="<i2", count=len(data) // 2)
+        sound = np.flatnonzero(samples)
         with self.played_progress:
+            if len(sound):
+                self._sounds.append(self.played_bytes + 2 * int(sound[0]))
             self.played_bytes += len(data)
             self.played_progress.notify_all()
+
+    def first_sound_after(self, offset):
+        """The played byte offset of the first sample that is not 0 at or after `offset` (in
+        chunks the reader consumed from there on), or None while there is none."""
+        with self.played_progress:
+            i = bisect.bisect_left(self._sounds, offset)
+            return self._sounds[i] if i < len(self._sounds) else None
 
     def delay_change(self, frame, delay_ms):
         """From capture frame `frame` on (what the speaker emits from the moment that frame is
@@ -561,7 +575,9 @@ class EchoRig(Rig):
         return True
 
     def wait_played(self, nbytes, timeout):
-        """Wait until the speaker (the playback reader) has consumed `nbytes`; False on timeout."""
+        """Wait until the speaker (the playback reader) has consumed `nbytes`; False on timeout.
+        With `echo: cancel` that counts the silence streamed between replies too: to wait for a
+        whole reply, `wait_reply_played`."""
         deadline = time.monotonic() + timeout
         with self.path.played_progress:
             while self.path.played_bytes < nbytes:
@@ -570,6 +586,31 @@ class EchoRig(Rig):
                     return False
                 self.path.played_progress.wait(left)
         return True
+
+    def wait_reply_played(self, reply, since, timeout):
+        """Wait until the speaker has emitted all of `reply` (mono S16_LE at the playback rate, as
+        the brain sent it; at any volume), the first reply to sound after played byte `since`;
+        False on timeout (e.g. the reply was cut short). Counting bytes from `since` does not do:
+        with `echo: cancel` the speaker streams silence between replies, so the reply starts
+        some time after `since` (the brain's first chunk, the prebuffer, the device's buffer) and
+        ends that much later. It is found where its first sound is played."""
+        samples = np.frombuffer(reply, dtype="<i2")
+        sound = np.flatnonzero(samples)
+        if not len(sound):
+            raise ValueError("the reply is all silence: nothing shows where it is played")
+        fb = self.playback_fmt.frame_bytes
+        deadline = time.monotonic() + timeout
+        with self.path.played_progress:
+            while True:
+                start = self.path.first_sound_after(since)
+                if start is not None:
+                    end = (start // fb - int(sound[0]) + len(samples)) * fb
+                    if self.path.played_bytes >= end:
+                        return True
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.path.played_progress.wait(left)
 
     def set_delay_ms(self, ms, at_s=None):
         """Change the acoustic delay: for sound the speaker emits from now on (or from `at_s` on

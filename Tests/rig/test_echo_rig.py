@@ -120,6 +120,29 @@ def test_find_offset_exact_then_by_correlation():
     assert find_offset(processed, mix) == ("correlation", 12345)
 
 
+def test_a_reply_counts_as_played_from_its_first_sound_not_from_the_silence_before_it(tmp_path):
+    # #15: with `echo: cancel` the speaker streams silence between replies. Waiting for `len(reply)`
+    # bytes from before the reply counted that silence and returned while the reply's last word
+    # was still playing.
+    rig = EchoRig(str(tmp_path / "rig"), capture=MONO24, playback=MONO24, rt60_ms=0)
+    rig.path = echo_rig.EchoPath(MONO24, MONO24, 40, 0, rig.rir)
+    period = MONO24.period_bytes
+    reply = bytes(100) + np.full(3 * 480 - 50, 1000, dtype="<i2").tobytes()  # 50 silent frames first
+    played = bytes(5 * period) + reply + bytes(5 * period)  # what the device streams
+    since = rig.path.played_bytes
+    counted, found = [], []
+    for i in range(0, len(played), period):
+        rig.path.played(0, played[i:i + period])
+        counted.append(rig.wait_played(since + len(reply), timeout=0))
+        found.append(rig.wait_reply_played(reply, since, timeout=0))
+    # The reply's last sample is in the 8th period the speaker consumed; counting bytes said the
+    # 3rd, all silence.
+    assert found.index(True) == 7 and all(found[7:])
+    assert counted.index(True) == 2
+    with pytest.raises(ValueError):
+        rig.wait_reply_played(bytes(960), since, timeout=0)
+
+
 def test_analysis_figures_on_known_signals():
     rng = np.random.default_rng(4)
     rate, n = 24000, 48000

@@ -69,8 +69,45 @@ import Testing
         // 24 kHz: the sample at 1000 played at t = 1 s. A period heard from t = 1.1 s with no
         // extra delay heard ring sample 1000 + 2400; with 50 ms extra, 1000 + 1200.
         let anchor = PlayoutAnchor(time: .milliseconds(1000), position: 1000)
-        #expect(EchoAlignment.measure(capturePosition: 500, heardAt: .milliseconds(1100), anchor: anchor, extraDelay: .zero, rate: 24000) == 3400 - 500)
-        #expect(EchoAlignment.measure(capturePosition: 500, heardAt: .milliseconds(1100), anchor: anchor, extraDelay: .milliseconds(50), rate: 24000) == 2200 - 500)
+        var a = EchoAlignment(rate: 24000)
+        a.observe(capturePosition: 500, heardAt: .milliseconds(1100), anchor: anchor, extraDelay: .zero)
+        #expect(a.offset == 2900)
+        var b = EchoAlignment(rate: 24000)
+        b.observe(capturePosition: 500, heardAt: .milliseconds(1100), anchor: anchor, extraDelay: .milliseconds(50))
+        #expect(b.offset == 1700)
+    }
+
+    @Test func lateThreadsOnEitherSideMoveNothingARealChangeMovesIt() {
+        // #15, as measured on the rig, whose devices report no delay: for stretches of 100 to
+        // 200 ms the capture thread read its periods 11 ms late, or the playback thread wrote 3
+        // to 13 ms late, and the median of the raw measurements moved the reference that far.
+        // 20 ms periods; capture period k heard at k * 20 ms, ring sample 3000 + 480 k playing then.
+        var a = EchoAlignment(rate: 24000, tolerance: .milliseconds(2), window: 9, reports: 50)
+        func period(_ k: Int, captureLate: Int64 = 0, playbackLate: Int64 = 0, shift: Int64 = 0) -> Bool {
+            let t = Int64(k) * 20
+            return a.observe(capturePosition: Int64(k) * 480, heardAt: .milliseconds(t + captureLate),
+                             anchor: PlayoutAnchor(time: .milliseconds(t + playbackLate), position: 3000 + shift + Int64(k) * 480),
+                             extraDelay: .zero)
+        }
+        _ = period(0)
+        var moved = false
+        for k in 1..<200 {
+            let captureLate: Int64 = (50..<60).contains(k) ? 11 : 0
+            let playbackLate: Int64 = (100..<110).contains(k) ? 13 : (k % 7 == 0 ? 3 : 0)
+            moved = period(k, captureLate: captureLate, playbackLate: playbackLate) || moved
+        }
+        #expect(!moved && a.offset == 3000)
+        // The speaker really fell 100 ms behind (it lost time to an underrun): followed once the
+        // reports from before have left the window (a second), not before.
+        var movedAt: Int?
+        for k in 200..<300 where period(k, shift: -2400) && movedAt == nil { movedAt = k }
+        #expect(a.offset == 600)
+        #expect(movedAt.map { $0 >= 250 } == true, "moved at period \(String(describing: movedAt))")
+        // Ahead (a restarted device took unplayed audio back): at once, but for the median.
+        movedAt = nil
+        for k in 300..<320 where period(k, shift: -2400 + 1920) && movedAt == nil { movedAt = k }
+        #expect(a.offset == 2520)
+        #expect(movedAt.map { $0 <= 305 } == true, "moved at period \(String(describing: movedAt))")
     }
 
     @Test func followsTheMedianAndIgnoresJitterWithinTolerance() {
@@ -89,6 +126,21 @@ import Testing
         #expect(moved && a.offset == 3400)
         a.reset()
         #expect(a.offset == nil)
+    }
+}
+
+@Suite struct LeastLateTimelineTests {
+    @Test func takesTheLeastLateReport() {
+        var t = LeastLateTimeline(rate: 24000, reports: 5)
+        #expect(t.position(at: .milliseconds(0)) == nil)
+        // Frame 480 k at k * 20 ms; the reports of periods 2 and 3 came 13 and 4 ms late.
+        for k: Int64 in 0..<5 { t.report(time: .milliseconds(k * 20 + (k == 2 ? 13 : k == 3 ? 4 : 0)), position: k * 480) }
+        #expect(t.position(at: .milliseconds(100)) == 2400)
+        // All of the window late by 6 ms: that is what it says.
+        for k: Int64 in 5..<10 { t.report(time: .milliseconds(k * 20 + 6), position: k * 480) }
+        #expect(t.position(at: .milliseconds(200)) == 4656)  // 4800 - 6 ms
+        t.reset()
+        #expect(t.position(at: .milliseconds(200)) == nil)
     }
 }
 
@@ -181,6 +233,23 @@ import Testing
         m.reset()
         #expect(m.periods == 0 && m.erleDB == 0)
     }
+
+    @Test func losesConvergenceWhenErleStaysBelowTheConvergedLevel() {
+        // The echo path moved before the filter's start between two replies: the filter cancels
+        // next to nothing and the residual suppressor keeps ERLE at 8 dB, above `lostDB`. Held
+        // for `hold`, that is lost convergence (the delay estimator may realign again); a dip
+        // shorter than that (a word's worth of the person talking over the robot) is not.
+        var m = EchoReturnLoss(period: .milliseconds(20), timeConstant: .milliseconds(20), hold: .milliseconds(100))
+        for _ in 0..<5 { m.record(inputPower: 1e9, outputPower: 1e6) }    // 30 dB
+        #expect(m.converged)
+        for _ in 0..<4 { m.record(inputPower: 1e9, outputPower: 1.6e8) }  // 8 dB
+        #expect(m.converged)
+        m.record(inputPower: 1e9, outputPower: 1e6)
+        for _ in 0..<4 { m.record(inputPower: 1e9, outputPower: 1.6e8) }
+        #expect(m.converged, "the dips were not consecutive")
+        m.record(inputPower: 1e9, outputPower: 1.6e8)
+        #expect(!m.converged)
+    }
 }
 
 @Suite struct EchoCancelPolicyTests {
@@ -204,5 +273,24 @@ import Testing
         #expect(!policy.shouldRealign(applied: 2400, estimated: 2400 - 96))
         #expect(policy.shouldRealign(applied: 2400, estimated: 2400 + 1200))   // a 50 ms jump
         #expect(policy.shouldRealign(applied: 2400, estimated: 2400 - 480))    // earlier than the lead covers
+    }
+
+    @Test func theDeviceDelaysMoveTheReferenceOnlyByMoreThanHalfTheLead() {
+        // #15, measured on the rig: the path never changed, yet the median of the measurements
+        // drifted by 85 frames (3.5 ms) mid-reply, and by 49 frames (2 ms) while the canceller was
+        // still learning; each move threw the filter's model off.
+        #expect(policy.alignmentTolerance == .milliseconds(8))
+        var a = EchoAlignment(rate: 24000, tolerance: policy.alignmentTolerance, window: 5)
+        a.observe(3452)
+        for m: Int64 in [3367, 3367, 3367, 3367, 3367, 3501, 3501, 3501] {
+            let moved = a.observe(m)
+            #expect(!moved)
+        }
+        #expect(a.offset == 3452)
+        // An xrun lost a period of capture (20 ms): followed.
+        var moved = false
+        for _ in 0..<5 { moved = a.observe(3452 + 480) || moved }
+        #expect(moved && a.offset == 3452 + 480)
+        #expect(EchoCancelPolicy(rate: 16000, tail: .milliseconds(200), noiseSuppression: .off).alignmentTolerance == .milliseconds(8))
     }
 }

@@ -3,8 +3,12 @@
 /// word's gap does not swing it). Near-end speech over the robot lowers it honestly: it is
 /// what the installer reads in `status.audio.echo.erle_db` to see the canceller working.
 ///
-/// `converged` once ERLE has stayed above `convergedDB` for `hold` of echo; it falls back
-/// below `lostDB` (hysteresis), e.g. after the echo path changed.
+/// `converged` once ERLE has stayed above `convergedDB` for `hold` of echo; it is lost at once
+/// below `lostDB` (hysteresis), e.g. after the echo path changed, or once ERLE has stayed below
+/// `convergedDB` for `hold` of echo: a path that moved before the filter's start leaves the
+/// filter cancelling next to nothing, and what the residual echo suppressor still takes off
+/// can hold ERLE above `lostDB` for as long as the robot talks. A converged canceller is never
+/// realigned by the delay estimator, so it would stay misaligned.
 public struct EchoReturnLoss: Sendable {
     public let convergedDB: Double
     public let lostDB: Double
@@ -14,6 +18,7 @@ public struct EchoReturnLoss: Sendable {
     private var powerIn: Double = 0
     private var powerOut: Double = 0
     private var above = 0
+    private var below = 0
     public private(set) var converged = false
     public private(set) var periods = 0
 
@@ -39,10 +44,12 @@ public struct EchoReturnLoss: Sendable {
         let erle = erleDB
         if erle >= convergedDB {
             above += 1
+            below = 0
             if above >= holdPeriods { converged = true }
         } else {
             above = 0
-            if erle < lostDB { converged = false }
+            below += 1
+            if erle < lostDB || below >= holdPeriods { converged = false }
         }
     }
 

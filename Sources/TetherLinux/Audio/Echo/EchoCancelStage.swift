@@ -52,7 +52,9 @@ final class EchoCancelStage {
         policy = EchoCancelPolicy(rate: rate, tail: config.echoTail, noiseSuppression: config.noiseSuppression)
         canceller = try SpeexEchoCanceller(frameSize: periodFrames, filterLength: max(periodFrames, policy.tailFrames), rate: rate,
                                            noiseSuppression: config.noiseSuppression)
-        alignment = EchoAlignment(rate: rate)
+        // Each side's timeline from the least late report of the last second.
+        alignment = EchoAlignment(rate: rate, tolerance: policy.alignmentTolerance,
+                                  reports: max(9, PCM16.frames(.seconds(1), rate: rate) / max(1, periodFrames)))
         estimator = EchoDelayEstimator(rate: rate, minLag: .milliseconds(-60), maxLag: .milliseconds(800))
         erle = EchoReturnLoss(period: PCM16.duration(frames: periodFrames, rate: rate))
         aligned = .allocate(capacity: periodFrames)
@@ -97,8 +99,7 @@ final class EchoCancelStage {
                 restarted = true
                 alignment.reset()
             }
-            alignment.observe(EchoAlignment.measure(capturePosition: start, heardAt: heardAt, anchor: anchor,
-                                                    extraDelay: extraDelay, rate: rate))
+            alignment.observe(capturePosition: start, heardAt: heardAt, anchor: anchor, extraDelay: extraDelay)
             guard let offset = alignment.offset else { return }
             let residual = estimator.lag.map { $0 * estimator.blockFrames }
             audible = !ring.isSilent(from: policy.earliestAudible(capturePosition: start, offset: offset, residual: residual))
