@@ -50,10 +50,9 @@ final class AudioContext: Sendable {
             $0.mode = mode
             $0.tail = config.echoTail
         }
-        let settings = config
         let settingsChanged = echoSettings.withLock { s -> Bool in
-            defer { s = settings }
-            return s != settings
+            defer { s = config }
+            return s != config
         }
         if settingsChanged { echoSerial.add(1, ordering: .relaxed) }
     }

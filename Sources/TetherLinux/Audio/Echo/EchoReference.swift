@@ -39,7 +39,8 @@ final class EchoReferenceWriter {
     private let resampler: SpeexResampler?
     private let converted: UnsafeMutableBufferPointer<Int16>
 
-    /// nil when the rates differ and cannot be converted.
+    /// nil only when the rates differ and speexdsp's resampler refuses them (a zero rate, which
+    /// the configuration does not allow).
     init?(reference: EchoReference, playbackRate: Int, captureRate: Int, periodFrames: Int) {
         self.reference = reference
         self.playbackRate = playbackRate
