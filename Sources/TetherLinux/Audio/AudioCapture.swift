@@ -5,7 +5,9 @@ import TetherCore
 /// The microphone: a dedicated thread that blocks in ALSA reads one period at a time, downmixes
 /// to mono, applies mute (muted: nothing is handed on) and the echo gate (gated: silence of the
 /// same length, the timeline stays continuous), meters the level and hands each period to the
-/// sink on the same thread (the sink must be quick: it queues for the uplink).
+/// sink on the same thread (the sink must be quick: it queues for the uplink). With the echo
+/// canceller on, each other period waits for the next and the two are cancelled and handed on
+/// together, as the uplink sends them.
 ///
 /// A device that is missing, vanishes or misbehaves is closed, reported in `status` and
 /// reopened with backoff; the thread beats its heartbeat on every period and while it waits,
@@ -82,14 +84,43 @@ final class AudioCapture: Sendable {
         }
         var check = RealTimeCheck(rate: pcm.rate, periodFrames: period, bufferFrames: pcm.bufferFrames)
         // The echo canceller of this device's life (cancel mode), remade when its settings change.
-        var echoSerial = -1
         var echoStage: EchoCancelStage?
+        var echoSerial = -1
+        // In cancel mode a period may wait for the next and both go through the canceller
+        // together (`EchoCancelPolicy.periodsPerRun`): the uplink sends them together anyway.
+        let pairs = EchoCancelPolicy.periodsPerRun(period: periodDuration,
+                                                   uplinkBatch: .milliseconds(UplinkFlow.Limits().batchMs)) == 2
+        let waiting = UnsafeMutableBufferPointer<Int16>.allocate(capacity: period)
+        waiting.initialize(repeating: 0)
+        defer { waiting.deallocate() }
+        var waitingRead: (at: MonoTime, captureDelay: Int?)?
         let beatSpacing = context.beatSpacing.nanoseconds
         var lastBeat = MonoTime.zero
+
+        /// The period in `samples`, read at `readAt`: echo, mute, gate, level, then the sink.
+        func deliver(_ samples: UnsafeMutableBufferPointer<Int16>, readAt: MonoTime, captureDelay: Int?) {
+            // Before mute: a muted microphone still keeps the canceller's echo path learnt.
+            echoStage?.process(samples, readAt: readAt, captureDelay: captureDelay)
+            if context.muted.load(ordering: .relaxed) {
+                context.levels.mic(nil, at: readAt)
+                return
+            }
+            let start = MonoTime(nanoseconds: readAt.nanoseconds - periodNanos)
+            let gated = context.gate.withLock { $0.apply(to: samples, start: start, duration: periodDuration) }
+            context.levels.mic(UnsafeBufferPointer(samples), at: readAt)
+            sink(CapturedFrame(pcm: PCM16.bytes(UnsafeBufferPointer(samples)), capturedAt: start, duration: periodDuration, gated: gated))
+        }
+        /// A period left waiting goes on before anything else does (or the thread ends).
+        func deliverWaiting() {
+            guard let read = waitingRead else { return }
+            waitingRead = nil
+            deliver(waiting, readAt: read.at, captureDelay: read.captureDelay)
+        }
         _ = pcm.start()
 
         while true {
             if let exit = control.withLock({ $0.exit(run: run, generation: generation) }) {
+                deliverWaiting()
                 return exit
             }
             let result = pcm.readPeriod(into: UnsafeMutableRawPointer(raw.baseAddress!))
@@ -101,6 +132,7 @@ final class AudioCapture: Sendable {
             }
             switch result {
             case .fault(let error):
+                deliverWaiting()
                 return .fault(error)
             case .recovered:
                 status.update {
@@ -113,6 +145,7 @@ final class AudioCapture: Sendable {
                 break
             }
             if check.record(frames: period, at: now) {
+                deliverWaiting()
                 return .fault(AlsaDeviceError(kind: .fault, code: 0, message:
                     "capture device '\(pcm.device)' delivers audio faster than real time: its input ended or the plugin chain is broken"))
             }
@@ -121,19 +154,18 @@ final class AudioCapture: Sendable {
             }
             let serial = context.echoSerial.load(ordering: .relaxed)
             if serial != echoSerial {
+                deliverWaiting()
                 echoSerial = serial
                 echoStage = makeEchoStage(pcm)
             }
-            // Before mute: a muted microphone still keeps the canceller's echo path learnt.
-            echoStage?.process(mono, readAt: now, captureDelay: pcm.delay())
-            if context.muted.load(ordering: .relaxed) {
-                context.levels.mic(nil, at: now)
+            let captureDelay = echoStage == nil ? nil : pcm.delay()
+            if pairs && echoStage != nil && waitingRead == nil {
+                _ = waiting.update(fromContentsOf: mono)
+                waitingRead = (now, captureDelay)
                 continue
             }
-            let start = MonoTime(nanoseconds: now.nanoseconds - periodNanos)
-            let gated = context.gate.withLock { $0.apply(to: mono, start: start, duration: periodDuration) }
-            context.levels.mic(UnsafeBufferPointer(mono), at: now)
-            sink(CapturedFrame(pcm: PCM16.bytes(UnsafeBufferPointer(mono)), capturedAt: start, duration: periodDuration, gated: gated))
+            deliverWaiting()
+            deliver(mono, readAt: now, captureDelay: captureDelay)
             if MonoClock.now().nanoseconds - now.nanoseconds > periodNanos {
                 // The sink held the thread for a whole period: the device may overrun next.
                 status.update { $0.overruns += 1 }

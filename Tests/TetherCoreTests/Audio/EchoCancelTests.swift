@@ -293,4 +293,14 @@ import Testing
         #expect(moved && a.offset == 3452 + 480)
         #expect(EchoCancelPolicy(rate: 16000, tail: .milliseconds(200), noiseSuppression: .off).alignmentTolerance == .milliseconds(8))
     }
+
+    @Test func takesTwoPeriodsAtOnceOnlyWhenTheUplinkWaitsForBoth() {
+        // The default: 20 ms periods, 40 ms uplink batches.
+        #expect(EchoCancelPolicy.periodsPerRun(period: .milliseconds(20), uplinkBatch: .milliseconds(40)) == 2)
+        #expect(EchoCancelPolicy.periodsPerRun(period: .milliseconds(10), uplinkBatch: .milliseconds(40)) == 2)
+        // A 40 ms period is a whole batch: waiting for the next would delay the uplink 40 ms.
+        #expect(EchoCancelPolicy.periodsPerRun(period: .milliseconds(40), uplinkBatch: .milliseconds(40)) == 1)
+        #expect(EchoCancelPolicy.periodsPerRun(period: .milliseconds(25), uplinkBatch: .milliseconds(40)) == 1)
+        #expect(EchoCancelPolicy.periodsPerRun(period: .zero, uplinkBatch: .milliseconds(40)) == 1)
+    }
 }

@@ -63,6 +63,15 @@ public struct EchoCancelPolicy: Sendable, Equatable {
         return position + offset - Int64(late + tailFrames)
     }
 
+    /// How many capture periods the canceller takes at once: two when the uplink waits for two
+    /// anyway (its batch is at least two periods), so the first of them can wait for the second
+    /// without the brain hearing it later; else one. speexdsp's ~200 KB of filter and
+    /// preprocessor state is cold again after the capture thread's sleep between periods, and
+    /// two periods back to back pay for that once (#15, measured in docs/BENCHMARKS.md).
+    public static func periodsPerRun(period: Duration, uplinkBatch: Duration) -> Int {
+        period > .zero && period * 2 <= uplinkBatch ? 2 : 1
+    }
+
     public func step(speakerAudible: Bool) -> Step {
         if speakerAudible { return .cancel }
         return noiseSuppression == .off ? .passThrough : .denoise
