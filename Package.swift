@@ -37,10 +37,12 @@ let package = Package(
         // not), and the canceller costs about 40% less CPU than the same code from the package
         // (docs/BENCHMARKS.md, "Echo cancellation"); and a robot needs no extra package for it.
         // -O2 in debug builds too, so the tests' canceller runs at the robot's speed. Floating
-        // point, speexdsp's own FFT (smallft); only the canceller, preprocessor and resampler.
-        // EXPORT is what its configure would define (nothing: tetherd exports none).
-        .target(name: "CSpeexDSP", path: "Sources/CSpeexDSP",
-                cSettings: [.define("FLOATING_POINT"), .define("USE_SMALLFT"), .define("EXPORT", to: ""),
+        // point; only the canceller, preprocessor and resampler. Its FFTs are tether's own
+        // (tether/, include/tether_fft.h says why) behind speexdsp's fftwrap.h, with speexdsp's
+        // smallft for sizes tether's does not take. EXPORT is what its configure would define
+        // (nothing: tetherd exports none).
+        .target(name: "CSpeexDSP", path: "Sources/CSpeexDSP", exclude: ["speexdsp/fftwrap.c", "speexdsp/COPYING"],
+                cSettings: [.define("FLOATING_POINT"), .define("EXPORT", to: ""),
                             .unsafeFlags(["-O2", "-w"])]),
         .target(
             name: "TetherCore",
@@ -92,7 +94,7 @@ let package = Package(
         .testTarget(
             name: "TetherLinuxTests",
             dependencies: [
-                "TetherLinux", "TetherCore",
+                "TetherLinux", "TetherCore", "CSpeexDSP",
                 // EmbeddedChannel tests of the WebSocket layer and the control connection: milliseconds, no sockets.
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
