@@ -4,8 +4,8 @@
    behind speexdsp's fftwrap.h), hand-written for tether (#15): the FFTs were half of the
    canceller's CPU with speexdsp's own smallft, which has no radix-3 or radix-5 forward passes
    and no SIMD, and tether's frames make FFT sizes 2^a 3^b 5^c (960 points for 20 ms at
-   24 kHz). Debian offers no FFT that is both faster and BSD-compatible (kissfft measured the
-   same as smallft; FFTW is GPL). This one is about twice as fast as smallft at those sizes
+   24 kHz). Debian offers no FFT that is both faster and BSD-compatible (speexdsp's own copy of
+   kissfft measured slower than smallft; FFTW is GPL). This one is about twice as fast as smallft at those sizes
    (docs/BENCHMARKS.md). Sizes it does not take (odd halves, other prime factors) make
    `tether_fft_new` return NULL and speexdsp keeps smallft for them.
 
