@@ -121,6 +121,8 @@ import Testing
         // The defaults: no extra delay, no noise suppression; a gate's tail may be long.
         let gate = try ConfigLoader.load(yaml: "audio:\n  echo: gate\n  echo_tail: 2s\n")
         #expect(gate.audio.echoTail == .seconds(2) && gate.audio.echoDelay == .zero && gate.audio.noiseSuppression == .off)
+        // Cancelling is the default (#15: it met its figures), so a person can talk over the robot.
+        #expect(try ConfigLoader.load(yaml: "").audio.echo == .cancel)
     }
 
     @Test func badYAMLIsOneLineWithItsLine() {

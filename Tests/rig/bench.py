@@ -122,9 +122,12 @@ def daemon(work, url, protocol, rig, **extra):
     return Daemon(work, config, env=rig.env)
 
 
-def duplex(protocol, echo=None):
+def duplex(protocol, echo="gate", replies=True):
     """60 s of full duplex: speech into the microphone all along, replies playing all along
-    (`echo`: the audio.echo mode; default the configuration's)."""
+    (`echo`: the audio.echo mode. `gate`, the default until `cancel` became it, for the figures
+    of docs/BENCHMARKS.md's duplex tables to stay comparable; the canceller's cost on top is
+    what `echo_cost` measures). Without `replies`, the robot only listens: the speaker is
+    silent, as it is most of a robot's day."""
     with tempfile.TemporaryDirectory(prefix="tether-bench-") as tmp:
         mock = Mock(tmp, "--no-echo", "--api-key", API_KEY)
         fmt = Format(24000, 1, PERIOD_MS)
@@ -135,20 +138,20 @@ def duplex(protocol, echo=None):
         period = f"{PERIOD_MS}ms"
         audio = {"capture": {"device": "tether_capture", "period": period},
                  "playback": {"device": "tether_playback", "period": period}}
-        if echo:
-            audio["echo"] = echo
+        audio["echo"] = echo
         d = daemon(f"{tmp}/d", mock.url(path), protocol, rig, audio=audio).start()
         try:
             d.wait_state("live")
             say_every = 5.0
-            mock.control("say", ms=int(say_every * 1000))
+            if replies:
+                mock.control("say", ms=int(say_every * 1000))
             time.sleep(5)  # warm up: connections, buffers, first response
             cpu0, t0 = cpu_seconds(d.pid), time.monotonic()
             threads0 = threads(d.pid)
             mock_cpu0 = cpu_seconds(mock.proc.pid)
             next_say = t0
             while time.monotonic() - t0 < SECONDS:
-                if time.monotonic() >= next_say:
+                if replies and time.monotonic() >= next_say:
                     mock.control("say", ms=int(say_every * 1000))
                     next_say += say_every
                 time.sleep(0.05)
@@ -170,7 +173,9 @@ def duplex(protocol, echo=None):
 
 
 def echo_cost(rounds=ECHO_ROUNDS):
-    """The canceller's CPU: pcm-stream full duplex with echo none and cancel, alternating."""
+    """The canceller's CPU: pcm-stream full duplex with echo none and cancel, alternating; then
+    the robot listening (speaker silent) with gate and cancel, once each: what making `cancel`
+    the default costs a robot that is not talking."""
     runs = {"none": [], "cancel": []}
     for _ in range(rounds):
         for mode in ("none", "cancel"):
@@ -184,7 +189,8 @@ def echo_cost(rounds=ECHO_ROUNDS):
             "median_none": none, "median_cancel": cancel, "cancel_minus_none": round(cancel - none, 3),
             "capture_thread_cpu_s (cancel..., none...)": capture,
             "erle_db": [r["echo"].get("erle_db") for r in runs["cancel"]],
-            "peak_rss_mb": {m: [r["peak_rss_mb"] for r in runs[m]] for m in runs}}
+            "peak_rss_mb": {m: [r["peak_rss_mb"] for r in runs[m]] for m in runs},
+            "listening_cpu_s": {m: duplex("pcm-stream", echo=m, replies=False)["cpu_s"] for m in ("gate", "cancel")}}
 
 
 def floor():

@@ -143,7 +143,9 @@ public struct PlaybackDeviceConfig: Sendable, Equatable {
 public struct AudioConfig: Sendable, Equatable {
     public var capture = AudioDeviceConfig()
     public var playback = PlaybackDeviceConfig()
-    public var echo: EchoMode = .gate
+    /// `cancel` by default since it met its figures (#15, docs/BENCHMARKS.md): barge-in by voice
+    /// on a plain mic next to a speaker. `gate` for boards short of CPU, `none` for hardware AEC.
+    public var echo: EchoMode = .cancel
     /// `gate`: how long the gate stays closed after the speaker falls silent (room reverb).
     /// `cancel`: the canceller's filter length, the longest echo path (reverb) it models.
     public var echoTail: Duration = .milliseconds(200)
