@@ -33,9 +33,10 @@ let package = Package(
         // so this is a C target over its header (libcurl4-openssl-dev), not a link dependency.
         .target(name: "CCurl", path: "Sources/CCurl"),
         // speexdsp (echo: cancel), vendored and compiled in rather than loaded from Debian's
-        // libspeexdsp1: clang vectorises its filter and FFT loops (Debian's gcc -O2 build does
-        // not), and the canceller costs about 40% less CPU than the same code from the package
-        // (docs/BENCHMARKS.md, "Echo cancellation"); and a robot needs no extra package for it.
+        // libspeexdsp1: clang vectorises its filter loops (Debian's gcc -O2 build does not), and
+        // the canceller cost about 40% less CPU than the same code from the package even before
+        // it ran on tether's FFT (docs/BENCHMARKS.md, "Echo cancellation"); and a robot needs no
+        // extra package for it.
         // -O2 in debug builds too, so the tests' canceller runs at the robot's speed. Floating
         // point; only the canceller, preprocessor and resampler. Its FFTs are tether's own
         // (tether/, include/tether_fft.h says why) behind speexdsp's fftwrap.h, with speexdsp's

@@ -137,8 +137,7 @@ def duplex(protocol, echo="gate", replies=True):
         path = "/pcm" if protocol == "pcm-stream" else "/v1/realtime?model=bench"
         period = f"{PERIOD_MS}ms"
         audio = {"capture": {"device": "tether_capture", "period": period},
-                 "playback": {"device": "tether_playback", "period": period}}
-        audio["echo"] = echo
+                 "playback": {"device": "tether_playback", "period": period}, "echo": echo}
         d = daemon(f"{tmp}/d", mock.url(path), protocol, rig, audio=audio).start()
         try:
             d.wait_state("live")

@@ -1,7 +1,6 @@
 #include "tether_fft.h"
 #include <math.h>
 #include <stdlib.h>
-#include <string.h>
 
 /* include/tether_fft.h says why this exists. N real samples are transformed as one complex
    transform of M = N/2 points (even samples as real parts, odd ones as imaginary) and a pass
@@ -19,7 +18,7 @@ struct tether_fft {
     int radix[MAX_STAGES];
     /* Stage twiddles w^(j p), j = 1..r-1, p < m_stage: at [(j - 1) * m_stage + p]. */
     float *twr[MAX_STAGES], *twi[MAX_STAGES];
-    float *postr, *posti;  /* W_N^k, k <= M */
+    float *postr, *posti;  /* W_N^k, k < M: separating (and joining) the even and odd halves */
     float *ar, *ai, *br, *bi;
 };
 
@@ -146,8 +145,8 @@ tether_fft *tether_fft_new(int n) {
             }
         len = sub;
     }
-    f->postr = malloc(sizeof(float) * (size_t)(m + 1));
-    f->posti = malloc(sizeof(float) * (size_t)(m + 1));
+    f->postr = malloc(sizeof(float) * (size_t)m);
+    f->posti = malloc(sizeof(float) * (size_t)m);
     f->ar = malloc(sizeof(float) * (size_t)m);
     f->ai = malloc(sizeof(float) * (size_t)m);
     f->br = malloc(sizeof(float) * (size_t)m);
@@ -156,7 +155,7 @@ tether_fft *tether_fft_new(int n) {
         tether_fft_free(f);
         return NULL;
     }
-    for (int k = 0; k <= m; k++) {
+    for (int k = 0; k < m; k++) {
         double a = -TAU * (double)k / (double)n;
         f->postr[k] = (float)cos(a);
         f->posti[k] = (float)sin(a);
