@@ -20,7 +20,9 @@ def test_a_passed_socket_is_served_answers_the_first_client_and_is_left_to_syste
     proc = subprocess.Popen(["systemd-socket-activate", "--listen", str(path), str(BIN / "tetherd"), "--config", str(d.config_path)],
                             env=env, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "stderr", "wb"))
     try:
-        wait_until(lambda: path.exists(), 10, what="the activator's socket")
+        # The socket file appears at bind(), before listen(): a connect in between is refused.
+        # The activator logs "Listening on" once it listens.
+        wait_until(lambda: "Listening on" in (tmp_path / "stderr").read_text(), 10, what="the activator listening")
         # This connection starts tetherd (it is not running yet) and is answered once it is up.
         response = control_request(path, {"id": 1, "cmd": "status"}, timeout=15)
         assert response["ok"], response
