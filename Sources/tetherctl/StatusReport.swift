@@ -33,6 +33,7 @@ enum StatusReport {
                 line += ", ERLE \(text(echo["erle_db"])) dB, delay \(text(echo["delay_ms"])) ms"
                 line += echo["converged"]?.boolValue == true ? ", converged" : ", converging"
             }
+            if let reason = echo["cancel_unavailable"], !reason.isNull { line += " (cancel cannot start: \(text(reason)))" }
             lines.append(line)
         }
         if let conversation = status["conversation"] {

@@ -173,7 +173,8 @@ final class AudioCapture: Sendable {
         }
     }
 
-    /// The canceller for the open device when `cancel` runs (nil otherwise).
+    /// The canceller for the open device when `cancel` runs (nil otherwise, and when it cannot
+    /// start: then the gate runs).
     private func makeEchoStage(_ pcm: AlsaPCM) -> EchoCancelStage? {
         let settings = context.echoSettings.withLock { $0 }
         guard settings.echo == .cancel else { return nil }
@@ -181,7 +182,7 @@ final class AudioCapture: Sendable {
             return try EchoCancelStage(context: context, rate: pcm.rate,
                                        periodFrames: pcm.periodFrames, config: settings)
         } catch {
-            context.logger.error("echo: cannot start the canceller, the microphone passes unchanged", metadata: ["error": "\(error)"])
+            context.cancellerUnavailable(error.description)
             return nil
         }
     }

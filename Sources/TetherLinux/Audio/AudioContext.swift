@@ -40,21 +40,37 @@ final class AudioContext: Sendable {
     }
 
     /// Put the echo settings of `config` in force (the canceller is compiled in, and its
-    /// resampler takes any two rates the configuration allows, so every mode can run).
+    /// resampler takes any two rates the configuration allows, so every mode can run). The same
+    /// settings again change nothing: a canceller that could not start stays replaced by the gate.
     func applyEcho(_ config: AudioConfig) {
+        let settingsChanged = echoSettings.withLock { s -> Bool in
+            defer { s = config }
+            return s != config
+        }
+        guard settingsChanged else { return }
         let mode = config.echo
         echoStatus.withLock { s in
-            if s.mode != mode { s = EchoStatus(mode: mode) }
+            if s.mode != mode || s.cancelUnavailable != nil { s = EchoStatus(mode: mode) }
         }
         gate.withLock {
             $0.mode = mode
             $0.tail = config.echoTail
         }
-        let settingsChanged = echoSettings.withLock { s -> Bool in
-            defer { s = config }
-            return s != config
+        echoSerial.add(1, ordering: .relaxed)
+    }
+
+    /// `cancel` is configured but its canceller cannot start (`reason`): the echo gate closes the
+    /// microphone while the speaker plays instead, so the brain still does not hear the robot.
+    /// Shown in `status.audio.echo`, logged once per cause; new settings try the canceller again.
+    func cancellerUnavailable(_ reason: String) {
+        gate.withLock { $0.mode = .gate }
+        let news = echoStatus.withLock { s -> Bool in
+            defer { s = EchoStatus(mode: .gate, cancelUnavailable: reason) }
+            return s.cancelUnavailable != reason
         }
-        if settingsChanged { echoSerial.add(1, ordering: .relaxed) }
+        if news {
+            logger.error("echo: the canceller cannot start, the echo gate runs instead", metadata: ["error": "\(reason)"])
+        }
     }
 
     /// Streaming threads beat at most this often: often enough for any watchdog (a quarter of

@@ -136,7 +136,8 @@ public final class AudioEngine: Sendable {
     // MARK: - Status
 
     /// `{capture:{state,device,xruns,overruns,error?,...}, playback:{state,device,underruns,
-    /// xruns,error?,...}, muted, volume, echo {mode, erle_db, delay_ms, converged}}`.
+    /// xruns,error?,...}, muted, volume, echo {mode, erle_db, delay_ms, converged,
+    /// cancel_unavailable?}}`.
     public func status() -> JSONObject {
         let c = capture.status.current
         let p = playback.status.current

@@ -17,4 +17,8 @@ import TetherCore
         #expect(EchoStatus(mode: .gate).json == ["mode": "gate"])
         #expect(EchoStatus(mode: .none).json == ["mode": "none"])
     }
+
+    @Test func aGateStandingInForTheCancellerSaysWhy() {
+        #expect(EchoStatus(mode: .gate, cancelUnavailable: "no memory").json == ["mode": "gate", "cancel_unavailable": "no memory"])
+    }
 }

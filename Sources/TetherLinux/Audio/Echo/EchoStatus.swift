@@ -2,15 +2,18 @@ import TetherCore
 
 /// `status.audio.echo`: the mode that runs, and while cancelling, what the canceller sees: its
 /// echo return loss enhancement, the echo delay it found beyond what the devices report, and
-/// whether it has converged.
+/// whether it has converged. When `cancel` is configured but its canceller cannot start, the
+/// gate runs and `cancel_unavailable` says why.
 struct EchoStatus: Sendable, Equatable {
     var mode: EchoMode
     var erleDB: Double = 0
     var delayMs: Int?
     var converged = false
+    var cancelUnavailable: String?
 
-    init(mode: EchoMode) {
+    init(mode: EchoMode, cancelUnavailable: String? = nil) {
         self.mode = mode
+        self.cancelUnavailable = cancelUnavailable
     }
 
     var json: JSONObject {
@@ -20,6 +23,7 @@ struct EchoStatus: Sendable, Equatable {
             object["delay_ms"] = delayMs.map { JSONValue($0) } ?? .null
             object["converged"] = .bool(converged)
         }
+        if let cancelUnavailable { object["cancel_unavailable"] = .string(cancelUnavailable) }
         return object
     }
 }
