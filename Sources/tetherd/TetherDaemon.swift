@@ -72,7 +72,7 @@ struct TetherDaemon {
         let sessionSettings = loaded.sessionSettings()
         let uplink = UplinkStage(limits: .init(sessionSettings.link.buffer), loop: sessionLoop)
         let audio = AudioEngine(config: loaded.config.audio, health: health, events: events, logger: Logger(label: "audio"),
-                                heartbeatInterval: timing.heartbeatInterval) { frame in
+                                heartbeatInterval: timing.heartbeatInterval, uplinkBatch: uplink.batch) { frame in
             uplink.captured(frame)
         }
         let session = SessionService(settings: sessionSettings, uplink: uplink, audio: audio, loop: sessionLoop,

@@ -88,8 +88,7 @@ final class AudioCapture: Sendable {
         var echoSerial = -1
         // In cancel mode a period may wait for the next and both go through the canceller
         // together (`EchoCancelPolicy.periodsPerRun`): the uplink sends them together anyway.
-        let pairs = EchoCancelPolicy.periodsPerRun(period: periodDuration,
-                                                   uplinkBatch: .milliseconds(UplinkFlow.Limits().batchMs)) == 2
+        let pairs = EchoCancelPolicy.periodsPerRun(period: periodDuration, uplinkBatch: context.uplinkBatch) == 2
         let waiting = UnsafeMutableBufferPointer<Int16>.allocate(capacity: period)
         waiting.initialize(repeating: 0)
         defer { waiting.deallocate() }

@@ -11,6 +11,9 @@ final class AudioContext: Sendable {
     let health: HealthRegistry
     /// Threads beat at least this often while they wait (idle speaker, device retry).
     let heartbeatInterval: Duration
+    /// The mic audio the uplink sends at once (the uplink stage's batch): the capture thread
+    /// may hold a period until the batch is complete (`EchoCancelPolicy.periodsPerRun`).
+    let uplinkBatch: Duration
     /// Delays between attempts to reopen a missing or failed device.
     let reopenBackoff: BackoffConfig
     let levels: AudioLevels
@@ -24,11 +27,13 @@ final class AudioContext: Sendable {
     let echoSettings: Mutex<AudioConfig>
     let echoSerial = Atomic<Int>(0)
 
-    init(events: EventBus, logger: Logger, health: HealthRegistry, heartbeatInterval: Duration, reopenBackoff: BackoffConfig, echo: EchoMode, echoTail: Duration) {
+    init(events: EventBus, logger: Logger, health: HealthRegistry, heartbeatInterval: Duration, uplinkBatch: Duration,
+         reopenBackoff: BackoffConfig, echo: EchoMode, echoTail: Duration) {
         self.events = events
         self.logger = logger
         self.health = health
         self.heartbeatInterval = max(.milliseconds(10), heartbeatInterval)
+        self.uplinkBatch = uplinkBatch
         self.reopenBackoff = reopenBackoff
         self.levels = AudioLevels(events: events)
         self.gate = Mutex(EchoGate(mode: echo, tail: echoTail))

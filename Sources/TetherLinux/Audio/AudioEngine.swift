@@ -31,10 +31,10 @@ public final class AudioEngine: Sendable {
     private let config: Mutex<AudioConfig>
 
     public init(config: AudioConfig, health: HealthRegistry, events: EventBus, logger: Logger,
-                heartbeatInterval: Duration, reopenBackoff: BackoffConfig = AudioEngine.defaultReopenBackoff,
+                heartbeatInterval: Duration, uplinkBatch: Duration, reopenBackoff: BackoffConfig = AudioEngine.defaultReopenBackoff,
                 onCapturedFrame: @escaping @Sendable (CapturedFrame) -> Void) {
         let context = AudioContext(events: events, logger: logger, health: health, heartbeatInterval: heartbeatInterval,
-                                   reopenBackoff: reopenBackoff, echo: config.echo, echoTail: config.echoTail)
+                                   uplinkBatch: uplinkBatch, reopenBackoff: reopenBackoff, echo: config.echo, echoTail: config.echoTail)
         self.context = context
         self.config = Mutex(config)
         self.capture = AudioCapture(config: config.capture, context: context, sink: onCapturedFrame)

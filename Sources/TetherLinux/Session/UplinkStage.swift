@@ -63,6 +63,9 @@ public final class UplinkStage: Sendable {
 
     // MARK: Any thread
 
+    /// How much mic audio the loop is woken for and sends at once while live.
+    public var batch: Duration { .milliseconds(flowLimits.batchMs) }
+
     public var queuedMs: Int64 { queue.withLock { $0.queuedMs } }
 
     /// `status.buffer`.

@@ -8,7 +8,7 @@ import TetherCore
 @Suite struct AudioContextEchoTests {
     private func context(_ config: AudioConfig) -> AudioContext {
         let context = AudioContext(events: EventBus(), logger: Logger(label: "tether.audio.test"), health: HealthRegistry(),
-                                   heartbeatInterval: .seconds(1), reopenBackoff: AudioEngine.defaultReopenBackoff,
+                                   heartbeatInterval: .seconds(1), uplinkBatch: .milliseconds(40), reopenBackoff: AudioEngine.defaultReopenBackoff,
                                    echo: config.echo, echoTail: config.echoTail)
         context.applyEcho(config)
         return context

@@ -16,7 +16,7 @@ import TetherCore
         var logger = Logger(label: "tether.audio.test")
         logger.logLevel = .warning
         return AudioEngine(config: config, health: health, events: events, logger: logger,
-                           heartbeatInterval: .milliseconds(200), reopenBackoff: backoff, onCapturedFrame: recorder.sink)
+                           heartbeatInterval: .milliseconds(200), uplinkBatch: .milliseconds(40), reopenBackoff: backoff, onCapturedFrame: recorder.sink)
     }
 
     private func state(_ engine: AudioEngine, _ direction: String) -> String? {
@@ -486,7 +486,7 @@ private func matchingPrefix(_ stream: [UInt8], _ clip: [UInt8]) -> Int {
         var logger = Logger(label: "bench")
         logger.logLevel = .warning
         let engine = AudioEngine(config: rigAudioConfig(echo: .none, volume: 80), health: HealthRegistry(), events: events,
-                                 logger: logger, heartbeatInterval: .seconds(1)) { _ in frames.add(1, ordering: .relaxed) }
+                                 logger: logger, heartbeatInterval: .seconds(1), uplinkBatch: .milliseconds(40)) { _ in frames.add(1, ordering: .relaxed) }
         engine.start()
         #expect(waitFor(.seconds(3)) { frames.load(ordering: .relaxed) > 5 })
         let tone = try AudioRig.tone(ms: 100, rate: 24000, freq: 330)
