@@ -6,6 +6,9 @@
   for both protocols;
 - floor: the same rig and formats driven by ALSA's own `arecord` and `aplay` (no network, no
   processing), what any program pays for full-duplex audio at 20 ms periods on this machine;
+  and the floor with the uplink: `aplay` beside a C program that captures and sends the mic in
+  40 ms WebSocket frames to a TCP peer (Tests/rig/uplink_floor.c), in one thread and with
+  tetherd's hand-off to a sender thread;
 - reconnect latency: the brain drops the connection, until session.live;
 - barge-in latency: the brain says stop (pcm-stream `clear`), until the speaker is silent;
 - rotation (rule 13): make-before-break in a quiet room, from the request to the switch, the
@@ -25,11 +28,13 @@ import json
 import os
 import pathlib
 import signal
+import socket
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -226,6 +231,70 @@ def floor():
             rig.stop()
 
 
+def tcp_sink():
+    """A TCP peer on loopback that reads and forgets (threads of this process, whose CPU is not
+    counted, as the mock's is not); returns its port."""
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def drain(connection):
+        with connection:
+            while connection.recv(65536):
+                pass
+
+    def serve():
+        while True:
+            connection, _ = server.accept()
+            threading.Thread(target=drain, args=(connection,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return server.getsockname()[1]
+
+
+def uplink_floor():
+    """The floor with the uplink (Tests/rig/uplink_floor.c): the microphone captured and sent in
+    40 ms WebSocket frames to a TCP peer by a C program with nothing else in it, one thread and
+    tetherd's two (capture thread handing off to a sender), with `aplay` playing beside it as in
+    the floor. What tetherd's design costs on this rig, apart from what its code does."""
+    # Any C compiler: Swift's toolchain brings clang.
+    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("clang")
+    if not (compiler and shutil.which("aplay")):
+        return {"skipped": "no C compiler, or aplay is not installed"}
+    fmt = Format(24000, 1, 20)
+    port = tcp_sink()
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="tether-bench-") as tmp:
+        program = pathlib.Path(tmp, "uplink_floor")
+        subprocess.run([compiler, "-O2", "-o", str(program), str(HERE / "uplink_floor.c"), "-lasound", "-lpthread"], check=True)
+        speech = make_speech("Robots like to talk while they listen, and listen while they talk.", 24000)
+        clip = pathlib.Path(tmp, "reply.raw")
+        clip.write_bytes(speech * int(SECONDS / 3 + 10))
+        tool = ["-q", "-t", "raw", "-f", "S16_LE", "-r", "24000", "-c", "1",
+                f"--period-size={fmt.period_frames}", f"--buffer-size={4 * fmt.period_frames}"]
+        for design in ("one-thread", "hand-off"):
+            rig = Rig(f"{tmp}/rig-{design}", capture=fmt, playback=fmt)
+            rig.start(capture_pcm=speech * int(SECONDS / 3 + 10), lead_ms=0)
+            env = dict(os.environ, **rig.env)
+            procs = [subprocess.Popen([str(program), design, "tether_capture", str(port)], env=env),
+                     subprocess.Popen(["aplay", "-D", "tether_playback", *tool, str(clip)], env=env)]
+            try:
+                time.sleep(5)  # the same warm-up as the duplex run
+                cpu0, t0 = [cpu_seconds(p.pid) for p in procs], time.monotonic()
+                threads0 = threads(procs[0].pid)
+                time.sleep(SECONDS)
+                cpu = [cpu_seconds(p.pid) - c for p, c in zip(procs, cpu0)]
+                elapsed = time.monotonic() - t0
+                assert procs[0].poll() is None, f"uplink_floor {design} ended"
+                results[design] = {"uplink_cpu_s": round(cpu[0] * 60 / elapsed, 3), "aplay_cpu_s": round(cpu[1] * 60 / elapsed, 3),
+                                   "total_cpu_s": round(sum(cpu) * 60 / elapsed, 3),
+                                   "threads": thread_table(threads0, threads(procs[0].pid), elapsed)}
+            finally:
+                for p in procs:
+                    p.terminate()
+                    p.wait()
+                rig.stop()
+    return results
+
+
 def reconnect(runs=20):
     with tempfile.TemporaryDirectory(prefix="tether-bench-") as tmp:
         mock = Mock(tmp, "--no-echo", "--api-key", API_KEY)
@@ -405,9 +474,13 @@ def main():
         results["duplex"] = [duplex("pcm-stream"), duplex("openai-realtime")]
     if "floor" in ONLY:
         results["floor"] = floor()
+        results["uplink_floor"] = uplink_floor()
         if "duplex" in ONLY and "total_cpu_s" in results["floor"]:
             for run in results["duplex"]:
                 run["cpu_vs_floor"] = round(run["cpu_s"] / results["floor"]["total_cpu_s"], 2)
+                for design, reference in results["uplink_floor"].items():
+                    if isinstance(reference, dict):
+                        run[f"cpu_vs_uplink_floor_{design}"] = round(run["cpu_s"] / reference["total_cpu_s"], 2)
     results["stripped_mb"] = stripped_sizes()
     if "reconnect" in ONLY:
         results["reconnect_ms"] = reconnect()
