@@ -577,7 +577,7 @@ class EchoRig(Rig):
     def wait_played(self, nbytes, timeout):
         """Wait until the speaker (the playback reader) has consumed `nbytes`; False on timeout.
         With `echo: cancel` that counts the silence streamed between replies too: to wait for a
-        whole reply, `wait_reply_played`."""
+        whole reply, `wait_reply_played`; for a time into one, `wait_into_reply`."""
         deadline = time.monotonic() + timeout
         with self.path.played_progress:
             while self.path.played_bytes < nbytes:
@@ -607,6 +607,22 @@ class EchoRig(Rig):
                     end = (start // fb - int(sound[0]) + len(samples)) * fb
                     if self.path.played_bytes >= end:
                         return True
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.path.played_progress.wait(left)
+
+    def wait_into_reply(self, since, seconds, timeout):
+        """Wait until the speaker has played `seconds` of the first reply to sound after played
+        byte `since` (not counting the silence streamed before it with `echo: cancel`); False
+        on timeout."""
+        fb = self.playback_fmt.frame_bytes
+        deadline = time.monotonic() + timeout
+        with self.path.played_progress:
+            while True:
+                start = self.path.first_sound_after(since)
+                if start is not None and self.path.played_bytes >= start + round(seconds * self.playback_fmt.rate) * fb:
+                    return True
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
