@@ -574,18 +574,23 @@ class EchoRig(Rig):
                 self.feeder.progress.wait(left)
         return True
 
-    def wait_played(self, nbytes, timeout):
-        """Wait until the speaker (the playback reader) has consumed `nbytes`; False on timeout.
-        With `echo: cancel` that counts the silence streamed between replies too: to wait for a
-        whole reply, `wait_reply_played`; for a time into one, `wait_into_reply`."""
+    def _wait_played_until(self, done, timeout):
+        """Wait until `done(played_bytes)` holds, re-checked as the speaker plays; False on
+        timeout."""
         deadline = time.monotonic() + timeout
         with self.path.played_progress:
-            while self.path.played_bytes < nbytes:
+            while not done(self.path.played_bytes):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
                 self.path.played_progress.wait(left)
         return True
+
+    def wait_played(self, nbytes, timeout):
+        """Wait until the speaker (the playback reader) has consumed `nbytes`; False on timeout.
+        With `echo: cancel` that counts the silence streamed between replies too: to wait for a
+        whole reply, `wait_reply_played`; for a time into one, `wait_into_reply`."""
+        return self._wait_played_until(lambda played: played >= nbytes, timeout)
 
     def wait_reply_played(self, reply, since, timeout):
         """Wait until the speaker has emitted all of `reply` (mono S16_LE at the playback rate, as
@@ -598,35 +603,20 @@ class EchoRig(Rig):
         sound = np.flatnonzero(samples)
         if not len(sound):
             raise ValueError("the reply is all silence: nothing shows where it is played")
-        fb = self.playback_fmt.frame_bytes
-        deadline = time.monotonic() + timeout
-        with self.path.played_progress:
-            while True:
-                start = self.path.first_sound_after(since)
-                if start is not None:
-                    end = (start // fb - int(sound[0]) + len(samples)) * fb
-                    if self.path.played_bytes >= end:
-                        return True
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self.path.played_progress.wait(left)
+        return self._wait_played_until(lambda played: self._reply_played_past(since, len(samples) - int(sound[0]), played), timeout)
 
     def wait_into_reply(self, since, seconds, timeout):
         """Wait until the speaker has played `seconds` of the first reply to sound after played
-        byte `since` (not counting the silence streamed before it with `echo: cancel`); False
-        on timeout."""
+        byte `since` (counted from its first sound, not from the silence streamed before it with
+        `echo: cancel`); False on timeout."""
+        frames = round(seconds * self.playback_fmt.rate)
+        return self._wait_played_until(lambda played: self._reply_played_past(since, frames, played), timeout)
+
+    def _reply_played_past(self, since, frames, played):
+        """Whether `played` bytes reach `frames` past the first sound after byte `since`."""
+        start = self.path.first_sound_after(since)
         fb = self.playback_fmt.frame_bytes
-        deadline = time.monotonic() + timeout
-        with self.path.played_progress:
-            while True:
-                start = self.path.first_sound_after(since)
-                if start is not None and self.path.played_bytes >= start + round(seconds * self.playback_fmt.rate) * fb:
-                    return True
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self.path.played_progress.wait(left)
+        return start is not None and played >= (start // fb + frames) * fb
 
     def set_delay_ms(self, ms, at_s=None):
         """Change the acoustic delay: for sound the speaker emits from now on (or from `at_s` on
