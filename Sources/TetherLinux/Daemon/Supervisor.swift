@@ -52,9 +52,8 @@ public final class Supervisor: ControlCommandHandler, Sendable {
 
     public func attach(_ subsystems: Subsystems) {
         self.subsystems.withLock { $0 = subsystems }
-        events.subscribe(topics: [.session, .network, .audio]) { [weak self] event in
-            // Levels change ten times a second and are not part of the line.
-            if case .audioLevel = event.kind { return }
+        // Levels change ten times a second and are not part of the line.
+        events.subscribe(topics: [.session, .network, .audio], levels: false) { [weak self] _ in
             self?.refreshStatusLine()
         }
         refreshStatusLine()

@@ -31,11 +31,15 @@ public final class EventBus: Sendable {
         thread?.detach()
     }
 
+    /// An event no listener wants (levels with no control client subscribed to them, most of a
+    /// robot's day) is dropped here, before it wakes the delivery thread.
     public func publish(_ kind: TetherEventKind) {
+        guard delivery.wanted(kind) else { return }
         publish(TetherEvent(kind, unixMillis: MonoClock.unixMillis()))
     }
 
     public func publish(_ event: TetherEvent) {
+        guard delivery.wanted(event.kind) else { return }
         if thread == nil { delivery.deliver(event); return }
         delivery.enqueue(.event(event))
     }
@@ -46,11 +50,12 @@ public final class EventBus: Sendable {
     /// `status.events`.
     public var statusJSON: JSONObject { ["dropped": .number(Double(dropped))] }
 
-    /// Returns a token for `unsubscribe`. A listener gets the events delivered after it
-    /// subscribed, on the bus's thread.
+    /// Returns a token for `unsubscribe`. A listener gets the events published after it
+    /// subscribed, on the bus's thread: those of `topics` (and errors), `audio.level` only
+    /// with `levels`.
     @discardableResult
-    public func subscribe(topics: Set<EventTopic> = Set(EventTopic.allCases), _ listener: @escaping Listener) -> Int {
-        delivery.subscribe(topics: topics, listener)
+    public func subscribe(topics: Set<EventTopic> = Set(EventTopic.allCases), levels: Bool = true, _ listener: @escaping Listener) -> Int {
+        delivery.subscribe(topics: topics, levels: levels, listener)
     }
 
     public func unsubscribe(_ id: Int) {

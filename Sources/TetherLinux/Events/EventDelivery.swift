@@ -15,9 +15,22 @@ final class EventDelivery: Sendable {
         var closed = false
     }
 
+    private struct Subscription {
+        let id: Int
+        let topics: Set<EventTopic>
+        /// `audio.level`, ten a second while anything plays or listens: only for who asks.
+        let levels: Bool
+        let listener: EventBus.Listener
+
+        func wants(_ kind: TetherEventKind) -> Bool {
+            if case .audioLevel = kind, !levels { return false }
+            return topics.contains(kind.topic) || kind.topic == .error
+        }
+    }
+
     private struct Listeners {
         var nextID = 0
-        var all: [(id: Int, topics: Set<EventTopic>, listener: EventBus.Listener)] = []
+        var all: [Subscription] = []
     }
 
     private let capacity: Int
@@ -78,17 +91,22 @@ final class EventDelivery: Sendable {
     }
 
     func deliver(_ event: TetherEvent) {
-        let topic = event.topic
         let targets = listeners.withLock { l in
-            l.all.filter { $0.topics.contains(topic) || topic == .error }.map(\.listener)
+            l.all.filter { $0.wants(event.kind) }.map(\.listener)
         }
         for listener in targets { listener(event) }
     }
 
-    func subscribe(topics: Set<EventTopic>, _ listener: @escaping EventBus.Listener) -> Int {
+    /// Whether any listener would be given an event of `kind`: one that nobody wants is not
+    /// queued, so it costs its publisher (an audio thread) no wake-up of the delivery thread.
+    func wanted(_ kind: TetherEventKind) -> Bool {
+        listeners.withLock { l in l.all.contains { $0.wants(kind) } }
+    }
+
+    func subscribe(topics: Set<EventTopic>, levels: Bool, _ listener: @escaping EventBus.Listener) -> Int {
         listeners.withLock { l in
             l.nextID += 1
-            l.all.append((l.nextID, topics, listener))
+            l.all.append(Subscription(id: l.nextID, topics: topics, levels: levels, listener: listener))
             return l.nextID
         }
     }

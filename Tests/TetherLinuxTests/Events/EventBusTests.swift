@@ -64,6 +64,42 @@ import TetherCore
         #expect(bus.dropped == 0)
     }
 
+    @Test func levelsGoOnlyToWhoAsksForThem() throws {
+        let bus = EventBus()
+        let withLevels = Seen()
+        let withoutLevels = Seen()
+        bus.subscribe(topics: [.audio]) { withLevels.add($0) }
+        bus.subscribe(topics: [.audio], levels: false) { withoutLevels.add($0) }
+        bus.publish(.audioLevel(micDBFS: -30, outDBFS: -90))
+        bus.publish(.audioXrun(.playback))
+        #expect(try #require(withLevels.wait(count: 2)).map(\.event.name) == ["audio.level", "audio.xrun"])
+        #expect(try #require(withoutLevels.wait(count: 1)).map(\.event.name) == ["audio.xrun"])
+    }
+
+    /// What nobody listens for is not queued: ten level events a second from the capture thread
+    /// would otherwise wake the delivery thread for nothing (issue #14). Seen here by a queue
+    /// that overflows only if they go in.
+    @Test func anEventNobodyWantsIsNotQueued() async throws {
+        let bus = EventBus(capacity: 2)
+        let gate = Monitor(false)
+        let seen = Seen()
+        bus.subscribe(topics: [.audio], levels: false) { event in
+            _ = gate.wait(until: MonoClock.now() + .seconds(10)) { $0 ? true : nil }
+            seen.add(event)
+        }
+        bus.publish(.audioXrun(.capture))  // delivered: the listener now holds the thread
+        for i in 0..<20 { bus.publish(.audioLevel(micDBFS: Double(-i), outDBFS: 0)) }
+        bus.publish(.speechStarted)  // nobody's topic
+        #expect(bus.dropped == 0)
+        // The same queue does overflow with events that are wanted.
+        for _ in 0..<5 { bus.publish(.audioXrun(.playback)) }
+        #expect(bus.dropped > 0)
+        gate.withLock { $0 = true }
+        gate.notifyAll()
+        #expect(await bus.flush(within: .seconds(5)))
+        #expect(seen.records.withLock { $0 }.allSatisfy { $0.event.name == "audio.xrun" })
+    }
+
     @Test func errorsReachEverySubscriber() throws {
         let bus = EventBus()
         let tools = Seen()
