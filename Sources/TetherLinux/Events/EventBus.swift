@@ -35,11 +35,15 @@ public final class EventBus: Sendable {
     /// robot's day) is dropped here, before it wakes the delivery thread.
     public func publish(_ kind: TetherEventKind) {
         guard delivery.wanted(kind) else { return }
-        publish(TetherEvent(kind, unixMillis: MonoClock.unixMillis()))
+        hand(TetherEvent(kind, unixMillis: MonoClock.unixMillis()))
     }
 
     public func publish(_ event: TetherEvent) {
         guard delivery.wanted(event.kind) else { return }
+        hand(event)
+    }
+
+    private func hand(_ event: TetherEvent) {
         if thread == nil { delivery.deliver(event); return }
         delivery.enqueue(.event(event))
     }
