@@ -197,21 +197,22 @@ def echo_cost(rounds=ECHO_ROUNDS):
             "listening_cpu_s": {m: duplex("pcm-stream", echo=m, replies=False)["cpu_s"] for m in ("gate", "cancel")}}
 
 
-def floor():
-    """arecord and aplay at once on the duplex rig: the cost of 20 ms full-duplex audio alone."""
-    if not (shutil.which("arecord") and shutil.which("aplay")):
-        return {"skipped": "alsa-utils is not installed"}
+def beside_the_rig(recorder):
+    """Programs other than tetherd on the duplex rig (formats, periods, speech, warm-up):
+    `recorder(tool)`, the capture side's command given the ALSA tools' format arguments, and
+    `aplay` playing a long clip beside it. Returns, per program (capture side, aplay), CPU-s
+    per 60 s, its threads (`thread_table`) and peak RSS."""
     fmt = Format(24000, 1, 20)
+    tool = ["-q", "-t", "raw", "-f", "S16_LE", "-r", "24000", "-c", "1",
+            f"--period-size={fmt.period_frames}", f"--buffer-size={4 * fmt.period_frames}"]
     with tempfile.TemporaryDirectory(prefix="tether-bench-") as tmp:
         rig = Rig(f"{tmp}/rig", capture=fmt, playback=fmt)
         speech = make_speech("Robots like to talk while they listen, and listen while they talk.", 24000)
         clip = pathlib.Path(tmp, "reply.raw")
         clip.write_bytes(speech * int(SECONDS / 3 + 10))
         rig.start(capture_pcm=speech * int(SECONDS / 3 + 10), lead_ms=0)
-        tool = ["-q", "-t", "raw", "-f", "S16_LE", "-r", "24000", "-c", "1",
-                f"--period-size={fmt.period_frames}", f"--buffer-size={4 * fmt.period_frames}"]
         env = dict(os.environ, **rig.env)
-        procs = [subprocess.Popen(["arecord", "-D", "tether_capture", *tool, os.devnull], env=env),
+        procs = [subprocess.Popen(recorder(tool), env=env),
                  subprocess.Popen(["aplay", "-D", "tether_playback", *tool, str(clip)], env=env)]
         try:
             time.sleep(5)  # the same warm-up as the duplex run
@@ -220,15 +221,26 @@ def floor():
             time.sleep(SECONDS)
             cpu = [cpu_seconds(p.pid) - c for p, c in zip(procs, cpu0)]
             elapsed = time.monotonic() - t0
-            wakeups = sum(row["wakeups_per_s"] for p, t in zip(procs, threads0) for row in thread_table(t, threads(p.pid), elapsed).values())
-            return {"arecord_cpu_s": round(cpu[0] * 60 / elapsed, 3), "aplay_cpu_s": round(cpu[1] * 60 / elapsed, 3),
-                    "total_cpu_s": round(sum(cpu) * 60 / elapsed, 3), "wakeups_per_s": round(wakeups, 1),
-                    "peak_rss_mb": [round(peak_rss_mb(p.pid), 1) for p in procs]}
+            for p in procs:
+                assert p.poll() is None, f"{p.args[0]} ended during the run"
+            return [{"cpu_s": round(c * 60 / elapsed, 3), "threads": thread_table(t, threads(p.pid), elapsed),
+                     "peak_rss_mb": round(peak_rss_mb(p.pid), 1)} for p, c, t in zip(procs, cpu, threads0)]
         finally:
             for p in procs:
                 p.terminate()
                 p.wait()
             rig.stop()
+
+
+def floor():
+    """arecord and aplay at once on the duplex rig: the cost of 20 ms full-duplex audio alone."""
+    if not (shutil.which("arecord") and shutil.which("aplay")):
+        return {"skipped": "alsa-utils is not installed"}
+    arecord, aplay = beside_the_rig(lambda tool: ["arecord", "-D", "tether_capture", *tool, os.devnull])
+    wakeups = sum(row["wakeups_per_s"] for run in (arecord, aplay) for row in run["threads"].values())
+    return {"arecord_cpu_s": arecord["cpu_s"], "aplay_cpu_s": aplay["cpu_s"],
+            "total_cpu_s": round(arecord["cpu_s"] + aplay["cpu_s"], 3), "wakeups_per_s": round(wakeups, 1),
+            "peak_rss_mb": [arecord["peak_rss_mb"], aplay["peak_rss_mb"]]}
 
 
 def tcp_sink():
@@ -259,39 +271,16 @@ def uplink_floor():
     compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("clang")
     if not (compiler and shutil.which("aplay")):
         return {"skipped": "no C compiler, or aplay is not installed"}
-    fmt = Format(24000, 1, 20)
     port = tcp_sink()
     results = {}
     with tempfile.TemporaryDirectory(prefix="tether-bench-") as tmp:
         program = pathlib.Path(tmp, "uplink_floor")
         subprocess.run([compiler, "-O2", "-o", str(program), str(HERE / "uplink_floor.c"), "-lasound", "-lpthread"], check=True)
-        speech = make_speech("Robots like to talk while they listen, and listen while they talk.", 24000)
-        clip = pathlib.Path(tmp, "reply.raw")
-        clip.write_bytes(speech * int(SECONDS / 3 + 10))
-        tool = ["-q", "-t", "raw", "-f", "S16_LE", "-r", "24000", "-c", "1",
-                f"--period-size={fmt.period_frames}", f"--buffer-size={4 * fmt.period_frames}"]
         for design in ("one-thread", "hand-off"):
-            rig = Rig(f"{tmp}/rig-{design}", capture=fmt, playback=fmt)
-            rig.start(capture_pcm=speech * int(SECONDS / 3 + 10), lead_ms=0)
-            env = dict(os.environ, **rig.env)
-            procs = [subprocess.Popen([str(program), design, "tether_capture", str(port)], env=env),
-                     subprocess.Popen(["aplay", "-D", "tether_playback", *tool, str(clip)], env=env)]
-            try:
-                time.sleep(5)  # the same warm-up as the duplex run
-                cpu0, t0 = [cpu_seconds(p.pid) for p in procs], time.monotonic()
-                threads0 = threads(procs[0].pid)
-                time.sleep(SECONDS)
-                cpu = [cpu_seconds(p.pid) - c for p, c in zip(procs, cpu0)]
-                elapsed = time.monotonic() - t0
-                assert procs[0].poll() is None, f"uplink_floor {design} ended"
-                results[design] = {"uplink_cpu_s": round(cpu[0] * 60 / elapsed, 3), "aplay_cpu_s": round(cpu[1] * 60 / elapsed, 3),
-                                   "total_cpu_s": round(sum(cpu) * 60 / elapsed, 3),
-                                   "threads": thread_table(threads0, threads(procs[0].pid), elapsed)}
-            finally:
-                for p in procs:
-                    p.terminate()
-                    p.wait()
-                rig.stop()
+            # The program takes its format from its source (tetherd's defaults), not from `tool`.
+            uplink, aplay = beside_the_rig(lambda tool: [str(program), design, "tether_capture", str(port)])
+            results[design] = {"uplink_cpu_s": uplink["cpu_s"], "aplay_cpu_s": aplay["cpu_s"],
+                               "total_cpu_s": round(uplink["cpu_s"] + aplay["cpu_s"], 3), "threads": uplink["threads"]}
     return results
 
 
