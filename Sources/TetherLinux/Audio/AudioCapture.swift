@@ -115,11 +115,12 @@ final class AudioCapture: Sendable {
             waitingRead = nil
             deliver(waiting, readAt: read.at, captureDelay: read.captureDelay)
         }
+        // However the stream ends (stop, new settings, a fault), nothing read is left behind.
+        defer { deliverWaiting() }
         _ = pcm.start()
 
         while true {
             if let exit = control.withLock({ $0.exit(run: run, generation: generation) }) {
-                deliverWaiting()
                 return exit
             }
             let result = pcm.readPeriod(into: UnsafeMutableRawPointer(raw.baseAddress!))
@@ -131,7 +132,6 @@ final class AudioCapture: Sendable {
             }
             switch result {
             case .fault(let error):
-                deliverWaiting()
                 return .fault(error)
             case .recovered:
                 status.update {
@@ -144,7 +144,6 @@ final class AudioCapture: Sendable {
                 break
             }
             if check.record(frames: period, at: now) {
-                deliverWaiting()
                 return .fault(AlsaDeviceError(kind: .fault, code: 0, message:
                     "capture device '\(pcm.device)' delivers audio faster than real time: its input ended or the plugin chain is broken"))
             }

@@ -27,8 +27,9 @@ final class AudioContext: Sendable {
     let echoSettings: Mutex<AudioConfig>
     let echoSerial = Atomic<Int>(0)
 
+    /// The echo settings start as `config`'s; `applyEcho` changes them later.
     init(events: EventBus, logger: Logger, health: HealthRegistry, heartbeatInterval: Duration, uplinkBatch: Duration,
-         reopenBackoff: BackoffConfig, echo: EchoMode, echoTail: Duration) {
+         reopenBackoff: BackoffConfig, config: AudioConfig) {
         self.events = events
         self.logger = logger
         self.health = health
@@ -36,12 +37,9 @@ final class AudioContext: Sendable {
         self.uplinkBatch = uplinkBatch
         self.reopenBackoff = reopenBackoff
         self.levels = AudioLevels(events: events)
-        self.gate = Mutex(EchoGate(mode: echo, tail: echoTail))
-        self.echoStatus = Mutex(EchoStatus(mode: echo))
-        var settings = AudioConfig()
-        settings.echo = echo
-        settings.echoTail = echoTail
-        self.echoSettings = Mutex(settings)
+        self.gate = Mutex(EchoGate(mode: config.echo, tail: config.echoTail))
+        self.echoStatus = Mutex(EchoStatus(mode: config.echo))
+        self.echoSettings = Mutex(config)
     }
 
     /// Put the echo settings of `config` in force (the canceller is compiled in, and its

@@ -34,12 +34,11 @@ public final class AudioEngine: Sendable {
                 heartbeatInterval: Duration, uplinkBatch: Duration, reopenBackoff: BackoffConfig = AudioEngine.defaultReopenBackoff,
                 onCapturedFrame: @escaping @Sendable (CapturedFrame) -> Void) {
         let context = AudioContext(events: events, logger: logger, health: health, heartbeatInterval: heartbeatInterval,
-                                   uplinkBatch: uplinkBatch, reopenBackoff: reopenBackoff, echo: config.echo, echoTail: config.echoTail)
+                                   uplinkBatch: uplinkBatch, reopenBackoff: reopenBackoff, config: config)
         self.context = context
         self.config = Mutex(config)
         self.capture = AudioCapture(config: config.capture, context: context, sink: onCapturedFrame)
         self.playback = AudioPlayback(config: config.playback, volume: config.volume, context: context)
-        context.applyEcho(config)
     }
 
     /// Start both threads (each opens its device, retrying until it can). Idempotent.

@@ -7,11 +7,9 @@ import TetherCore
 /// start falls back to the gate, says so in status, and stays there until new settings.
 @Suite struct AudioContextEchoTests {
     private func context(_ config: AudioConfig) -> AudioContext {
-        let context = AudioContext(events: EventBus(), logger: Logger(label: "tether.audio.test"), health: HealthRegistry(),
-                                   heartbeatInterval: .seconds(1), uplinkBatch: .milliseconds(40), reopenBackoff: AudioEngine.defaultReopenBackoff,
-                                   echo: config.echo, echoTail: config.echoTail)
-        context.applyEcho(config)
-        return context
+        AudioContext(events: EventBus(), logger: Logger(label: "tether.audio.test"), health: HealthRegistry(),
+                     heartbeatInterval: .seconds(1), uplinkBatch: .milliseconds(40), reopenBackoff: AudioEngine.defaultReopenBackoff,
+                     config: config)
     }
 
     /// Whether the gate silences a period captured while the speaker plays.

@@ -87,7 +87,7 @@ import TetherCore
             _ = gate.wait(until: MonoClock.now() + .seconds(10)) { $0 ? true : nil }
             seen.add(event)
         }
-        bus.publish(.audioXrun(.capture))  // delivered: the listener now holds the thread
+        bus.publish(.audioXrun(.capture))  // wanted: its listener will hold the delivery thread
         for i in 0..<20 { bus.publish(.audioLevel(micDBFS: Double(-i), outDBFS: 0)) }
         bus.publish(.speechStarted)  // nobody's topic
         #expect(bus.dropped == 0)
